@@ -1,0 +1,1 @@
+//! Broker pool, metadata cache and admin calls.

@@ -1,0 +1,3 @@
+//! Wire protocol: error codes, API versions.
+
+pub mod error_code;

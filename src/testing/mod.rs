@@ -1,0 +1,1 @@
+//! A real local Apache Kafka for tests and the CLI.
