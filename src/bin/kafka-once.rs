@@ -1,1 +1,218 @@
-fn main(){}
+//! `kafka-once`: a thin command line over the library's public API.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kafka_once::cluster::{Cluster, NewTopic};
+use kafka_once::config::ClientConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "kafka-once",
+    version,
+    about = "A pure-Rust Kafka client with exactly-once dispatch"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a local Apache Kafka (KRaft, from the official jars) for development and tests.
+    Broker {
+        #[command(subcommand)]
+        action: BrokerAction,
+        /// Where the broker's state, data and log live.
+        #[arg(long, env = "KAFKA_ONCE_HOME")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Create, list or delete topics.
+    Topics {
+        #[command(subcommand)]
+        action: TopicsAction,
+        #[command(flatten)]
+        connect: Connect,
+    },
+}
+
+#[derive(Subcommand)]
+enum BrokerAction {
+    /// Start the broker in the background (does nothing if it already runs); prints its address.
+    Start,
+    /// Stop the broker started by `broker start`.
+    Stop,
+    /// Print whether the broker runs, and its address.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum TopicsAction {
+    /// Create a topic and wait until every partition has a leader.
+    Create {
+        /// Topic name.
+        name: String,
+        /// Number of partitions.
+        #[arg(long, short, default_value_t = 1)]
+        partitions: i32,
+        /// Replication factor (default: the broker's).
+        #[arg(long, short, default_value_t = -1)]
+        replication_factor: i16,
+        /// Topic config `key=value`, repeatable.
+        #[arg(long = "config", short = 'c', value_parser = parse_key_value)]
+        configs: Vec<(String, String)>,
+    },
+    /// List topics with their partition count and id.
+    List {
+        /// Include internal topics such as `__consumer_offsets`.
+        #[arg(long)]
+        internal: bool,
+    },
+    /// Delete topics.
+    Delete {
+        /// Topic names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct Connect {
+    /// Bootstrap servers `host:port[,host:port…]`. Default: `KAFKA_BOOTSTRAP`, else the broker
+    /// started by `kafka-once broker start`.
+    #[arg(long, short)]
+    bootstrap: Option<String>,
+    /// Client property `key=value` (Kafka/librdkafka names), repeatable.
+    #[arg(long = "property", short = 'X', value_parser = parse_key_value)]
+    properties: Vec<(String, String)>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected key=value, got {s:?}"))
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KAFKA_ONCE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Broker { action, state_dir } => broker(action, state_dir).await,
+        Command::Topics { action, connect } => topics(action, connect).await,
+    }
+}
+
+async fn broker(action: BrokerAction, state_dir: Option<PathBuf>) -> Result<(), Error> {
+    use kafka_once::testing;
+    let dir = match state_dir {
+        Some(d) => d,
+        None => testing::default_state_dir()?,
+    };
+    match action {
+        BrokerAction::Start => {
+            let bootstrap = testing::cli_start(&dir).await?;
+            println!("{bootstrap}");
+        }
+        BrokerAction::Stop => {
+            if testing::cli_stop(&dir).await? {
+                println!("stopped");
+            } else {
+                println!("not running");
+            }
+        }
+        BrokerAction::Status => match testing::cli_status(&dir).await {
+            Some(status) => println!("running at {}", status.bootstrap),
+            None => {
+                println!("not running");
+                return Err("no broker running; start one with `kafka-once broker start`".into());
+            }
+        },
+    }
+    Ok(())
+}
+
+/// Resolves where to connect: `--bootstrap`, `KAFKA_BOOTSTRAP`, or the CLI's own broker.
+async fn client_config(connect: Connect) -> Result<ClientConfig, Error> {
+    let bootstrap = match connect.bootstrap {
+        Some(b) => b,
+        None => match std::env::var("KAFKA_BOOTSTRAP") {
+            Ok(b) => b,
+            Err(_) => {
+                let dir = kafka_once::testing::default_state_dir()?;
+                kafka_once::testing::cli_status(&dir)
+                    .await
+                    .map(|s| s.bootstrap)
+                    .ok_or(
+                        "no broker given: pass --bootstrap, set KAFKA_BOOTSTRAP, or run `kafka-once broker start`",
+                    )?
+            }
+        },
+    };
+    let mut props = vec![("bootstrap.servers".to_string(), bootstrap)];
+    props.extend(connect.properties);
+    Ok(ClientConfig::from_properties(props)?)
+}
+
+async fn topics(action: TopicsAction, connect: Connect) -> Result<(), Error> {
+    let cluster = Cluster::connect(client_config(connect).await?).await?;
+    match action {
+        TopicsAction::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+        } => {
+            let mut topic = NewTopic::new(&name, partitions).replication_factor(replication_factor);
+            topic.configs = configs;
+            let created = cluster.create_topic(topic).await?;
+            println!(
+                "created {} ({} partitions, id {})",
+                created.name, created.partitions, created.id
+            );
+        }
+        TopicsAction::List { internal } => {
+            let topics = cluster.list_topics(internal).await?;
+            println!("{:<40} {:>10}  ID", "TOPIC", "PARTITIONS");
+            for t in topics {
+                println!("{:<40} {:>10}  {}", t.name, t.partitions.len(), t.id);
+            }
+        }
+        TopicsAction::Delete { names } => {
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let mut failed = 0;
+            for (name, result) in names.iter().zip(cluster.delete_topics(&refs).await?) {
+                match result {
+                    Ok(()) => println!("deleted {name}"),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("error: {e}");
+                    }
+                }
+            }
+            if failed > 0 {
+                return Err(format!("{failed} of {} topics not deleted", names.len()).into());
+            }
+        }
+    }
+    Ok(())
+}

@@ -170,7 +170,8 @@ impl Cluster {
             .await?
             .pop()
             .expect("one result per topic")?;
-        self.await_topic(&topic.name, self.request_timeout()).await?;
+        self.await_topic(&topic.name, self.request_timeout())
+            .await?;
         Ok(created)
     }
 

@@ -51,7 +51,13 @@ impl ClusterError {
         match self {
             Self::Connection(e) => e.is_retriable(),
             Self::NoBrokerReachable { .. } | Self::UnknownBroker { .. } => true,
-            Self::Broker { code, .. } => !matches!(code.action(), ErrorAction::Fail),
+            Self::Broker { code, .. } => match code.action() {
+                ErrorAction::Retry
+                | ErrorAction::RefreshMetadata
+                | ErrorAction::RediscoverCoordinator => true,
+                // Group membership is the consumer's business; at this layer it is final.
+                ErrorAction::Rejoin | ErrorAction::Fail => false,
+            },
             Self::Protocol(_) | Self::Timeout { .. } => false,
         }
     }
@@ -65,7 +71,11 @@ impl ClusterError {
     }
 
     /// A broker error with context.
-    pub(crate) fn broker(code: ErrorCode, context: impl Into<String>, message: Option<String>) -> Self {
+    pub(crate) fn broker(
+        code: ErrorCode,
+        context: impl Into<String>,
+        message: Option<String>,
+    ) -> Self {
         Self::Broker {
             code,
             context: context.into(),

@@ -15,13 +15,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use kafka_protocol::messages::{MetadataRequest, TopicName};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{MetadataRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 
 use crate::config::{BrokerAddress, ClientConfig};
 use crate::connection::{Connection, ConnectionConfig};
+use crate::protocol::ErrorAction;
 
 pub use admin::{CreatedTopic, NewTopic};
 pub use backoff::Backoff;
@@ -247,7 +248,10 @@ impl Cluster {
         self.refresh(Some(topics)).await
     }
 
-    async fn refresh(&self, topics: Option<&[&str]>) -> Result<Arc<MetadataSnapshot>, ClusterError> {
+    async fn refresh(
+        &self,
+        topics: Option<&[&str]>,
+    ) -> Result<Arc<MetadataSnapshot>, ClusterError> {
         let seen = self.metadata().generation;
         let _guard = self.inner.refresh.lock().await;
         // Someone else refreshed everything while we waited: their answer is as fresh as ours.
@@ -258,14 +262,14 @@ impl Cluster {
         let request = MetadataRequest::default()
             .with_allow_auto_topic_creation(false)
             .with_topics(topics.map(|names| {
-            names
-                .iter()
-                .map(|n| {
-                    MetadataRequestTopic::default()
-                        .with_name(Some(TopicName(StrBytes::from_string(n.to_string()))))
-                })
-                .collect()
-        }));
+                names
+                    .iter()
+                    .map(|n| {
+                        MetadataRequestTopic::default()
+                            .with_name(Some(TopicName(StrBytes::from_string(n.to_string()))))
+                    })
+                    .collect()
+            }));
         let response = self
             .with_retries("metadata", || async {
                 let conn = self.any_broker().await?;
@@ -302,7 +306,11 @@ impl Cluster {
     /// Runs `op` until it succeeds, fails with a non-retriable error, or `retries` /
     /// `request.timeout.ms` run out; waits `retry.backoff.ms` (growing to `retry.backoff.max.ms`)
     /// between attempts.
-    pub(crate) async fn with_retries<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, ClusterError>
+    pub(crate) async fn with_retries<T, F, Fut>(
+        &self,
+        what: &str,
+        mut op: F,
+    ) -> Result<T, ClusterError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ClusterError>>,
@@ -315,6 +323,11 @@ impl Cluster {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_retriable() => {
                     let delay = backoff.next_delay();
+                    if e.code().map(|c| c.action()) == Some(ErrorAction::RefreshMetadata) {
+                        // Stale leaders or topic ids: the retry must see fresh metadata. Failing to
+                        // refresh is itself retried on the next round.
+                        let _ = Box::pin(self.refresh_metadata()).await;
+                    }
                     if backoff.attempts() > config.retries() || Instant::now() + delay > deadline {
                         return Err(e);
                     }

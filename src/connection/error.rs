@@ -46,7 +46,9 @@ pub enum ConnectionError {
         partial_bytes: usize,
     },
     /// The peer announced a frame larger than `receive.message.max.bytes`; nothing was allocated.
-    #[error("{addr} sent a frame of {size} bytes, more than the maximum of {max} (receive.message.max.bytes)")]
+    #[error(
+        "{addr} sent a frame of {size} bytes, more than the maximum of {max} (receive.message.max.bytes)"
+    )]
     FrameTooLarge {
         /// Broker address.
         addr: String,

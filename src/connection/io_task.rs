@@ -46,12 +46,10 @@ pub(super) async fn run<S>(
     let cause = loop {
         // Hand out every complete frame already buffered.
         match next_frame(&mut read_buf, limits.max_frame_size, &addr) {
-            Ok(Some(frame)) => {
-                match deliver(frame, &mut in_flight, &addr) {
-                    Ok(()) => continue,
-                    Err(e) => break e,
-                }
-            }
+            Ok(Some(frame)) => match deliver(frame, &mut in_flight, &addr) {
+                Ok(()) => continue,
+                Err(e) => break e,
+            },
             Ok(None) => {}
             Err(e) => break e,
         }
@@ -129,11 +127,15 @@ pub(super) async fn run<S>(
     let _ = poison.set(cause.clone());
     tracing::debug!(%addr, cause = %cause, in_flight = in_flight.len(), "connection closed");
     for (_, pending) in in_flight.drain() {
-        let _ = pending.reply.send(Err(ConnectionError::Poisoned(cause.clone())));
+        let _ = pending
+            .reply
+            .send(Err(ConnectionError::Poisoned(cause.clone())));
     }
     commands.close();
     while let Ok(cmd) = commands.try_recv() {
-        let _ = cmd.reply.send(Err(ConnectionError::Poisoned(cause.clone())));
+        let _ = cmd
+            .reply
+            .send(Err(ConnectionError::Poisoned(cause.clone())));
     }
 }
 

@@ -344,7 +344,10 @@ impl Connection {
     }
 }
 
-fn decode_api_versions(mut frame: Bytes, version: i16) -> Result<ApiVersionsResponse, ConnectionError> {
+fn decode_api_versions(
+    mut frame: Bytes,
+    version: i16,
+) -> Result<ApiVersionsResponse, ConnectionError> {
     // ApiVersions responses always use response header v0 (just the correlation id), so that a
     // client can read them before it knows which header versions the broker speaks.
     let len = frame.len();
@@ -352,14 +355,13 @@ fn decode_api_versions(mut frame: Bytes, version: i16) -> Result<ApiVersionsResp
         return Err(ProtocolError::ShortFrame { len }.into());
     }
     let _ = frame.split_to(4);
-    let body = ApiVersionsResponse::decode(&mut frame, version).map_err(|e| {
-        ProtocolError::Decode {
+    let body =
+        ApiVersionsResponse::decode(&mut frame, version).map_err(|e| ProtocolError::Decode {
             api: ApiKey::ApiVersions,
             version,
             len,
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     if !frame.is_empty() {
         return Err(ProtocolError::TrailingBytes {
             api: ApiKey::ApiVersions,

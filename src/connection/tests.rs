@@ -69,7 +69,10 @@ fn config() -> ConnectionConfig {
 /// A connection to a scripted peer, and the peer's end of the stream.
 fn pair() -> (Connection, DuplexStream) {
     let (client, server) = tokio::io::duplex(64 * 1024);
-    (Connection::spawn(client, "scripted:9092", &config()), server)
+    (
+        Connection::spawn(client, "scripted:9092", &config()),
+        server,
+    )
 }
 
 /// Reads one request frame from the peer's side; returns its correlation id.
@@ -107,7 +110,14 @@ async fn two_gib_size_prefix_is_rejected_without_allocating() {
     let err = result.unwrap_err();
     assert_poisoned(&err);
     assert!(
-        matches!(err.root(), ConnectionError::FrameTooLarge { size: 2147483647, max: MAX_FRAME, .. }),
+        matches!(
+            err.root(),
+            ConnectionError::FrameTooLarge {
+                size: 2147483647,
+                max: MAX_FRAME,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(largest <= MAX_FRAME, "allocated {largest} bytes");
@@ -117,7 +127,10 @@ async fn two_gib_size_prefix_is_rejected_without_allocating() {
         .request_version(&ApiVersionsRequest::default(), 0)
         .await
         .unwrap_err();
-    assert!(matches!(again.root(), ConnectionError::FrameTooLarge { .. }));
+    assert!(matches!(
+        again.root(),
+        ConnectionError::FrameTooLarge { .. }
+    ));
     drop(peer.await.unwrap());
 }
 
@@ -134,7 +147,10 @@ async fn negative_size_prefix_is_rejected() {
         .await
         .unwrap_err();
     assert_poisoned(&err);
-    assert!(matches!(err.root(), ConnectionError::NegativeFrameSize { size: -5, .. }));
+    assert!(matches!(
+        err.root(),
+        ConnectionError::NegativeFrameSize { size: -5, .. }
+    ));
 }
 
 #[tokio::test]
@@ -152,7 +168,14 @@ async fn truncated_frame_then_close_fails_in_flight_requests() {
         .unwrap_err();
     assert_poisoned(&err);
     assert!(
-        matches!(err.root(), ConnectionError::PeerClosed { in_flight: 1, partial_bytes: 14, .. }),
+        matches!(
+            err.root(),
+            ConnectionError::PeerClosed {
+                in_flight: 1,
+                partial_bytes: 14,
+                ..
+            }
+        ),
         "{err:?}"
     );
 }
@@ -177,7 +200,10 @@ async fn unknown_correlation_id_poisons_every_request_in_flight() {
             assert!(Arc::ptr_eq(x, y));
             assert!(matches!(
                 **x,
-                ConnectionError::UnknownCorrelationId { correlation_id: 4242, .. }
+                ConnectionError::UnknownCorrelationId {
+                    correlation_id: 4242,
+                    ..
+                }
             ));
         }
         _ => unreachable!(),
@@ -192,7 +218,10 @@ async fn garbage_body_is_a_typed_decode_error_and_keeps_the_connection() {
         server.write_all(&frame(id, &[0xde, 0xad])).await.unwrap();
         let id = read_request(&mut server).await;
         // A valid (empty) ApiVersions v0 body: error code 0, empty array.
-        server.write_all(&frame(id, &[0, 0, 0, 0, 0, 0])).await.unwrap();
+        server
+            .write_all(&frame(id, &[0, 0, 0, 0, 0, 0]))
+            .await
+            .unwrap();
         server
     });
     let err = conn
@@ -200,7 +229,13 @@ async fn garbage_body_is_a_typed_decode_error_and_keeps_the_connection() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, ConnectionError::Protocol(ProtocolError::Decode { api: ApiKey::Metadata, .. })),
+        matches!(
+            err,
+            ConnectionError::Protocol(ProtocolError::Decode {
+                api: ApiKey::Metadata,
+                ..
+            })
+        ),
         "{err:?}"
     );
     assert!(!err.is_retriable());
@@ -217,7 +252,10 @@ async fn garbage_stream_gives_a_typed_error() {
     let (conn, mut server) = pair();
     tokio::spawn(async move {
         read_request(&mut server).await;
-        server.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await.unwrap();
+        server
+            .write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            .await
+            .unwrap();
         server
     });
     let err = conn
@@ -226,7 +264,10 @@ async fn garbage_stream_gives_a_typed_error() {
         .unwrap_err();
     assert_poisoned(&err);
     // "HTTP" read as a big-endian size is 1.2 GB.
-    assert!(matches!(err.root(), ConnectionError::FrameTooLarge { .. }), "{err:?}");
+    assert!(
+        matches!(err.root(), ConnectionError::FrameTooLarge { .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -249,7 +290,10 @@ async fn silent_peer_times_out_and_poisons() {
         .request_version(&ApiVersionsRequest::default(), 0)
         .await
         .unwrap_err();
-    assert!(matches!(err, ConnectionError::RequestTimeout { .. }), "{err:?}");
+    assert!(
+        matches!(err, ConnectionError::RequestTimeout { .. }),
+        "{err:?}"
+    );
     assert!(err.is_retriable());
     // The socket task also gives up on the connection.
     for _ in 0..50 {
@@ -270,8 +314,14 @@ async fn dropped_request_leaves_no_half_frame_and_its_response_is_consumed() {
         let _ = got_first.send(());
         let second = read_request(&mut server).await;
         // Answer the abandoned request first, then the live one.
-        server.write_all(&frame(first, &[0, 0, 0, 0, 0, 0])).await.unwrap();
-        server.write_all(&frame(second, &[0, 0, 0, 0, 0, 0])).await.unwrap();
+        server
+            .write_all(&frame(first, &[0, 0, 0, 0, 0, 0]))
+            .await
+            .unwrap();
+        server
+            .write_all(&frame(second, &[0, 0, 0, 0, 0, 0]))
+            .await
+            .unwrap();
         server
     });
     let req = ApiVersionsRequest::default();
@@ -318,7 +368,9 @@ async fn handshake_falls_back_when_broker_rejects_v3() {
     assert_eq!(conn.version_for::<MetadataRequest>().unwrap(), 9);
     assert!(matches!(
         conn.version_for::<kafka_protocol::messages::FetchRequest>(),
-        Err(ConnectionError::Protocol(ProtocolError::UnsupportedApi { .. }))
+        Err(ConnectionError::Protocol(
+            ProtocolError::UnsupportedApi { .. }
+        ))
     ));
 }
 

@@ -52,7 +52,7 @@ impl FieldPath {
 
     /// The field names, outermost first.
     pub fn segments(&self) -> &[&'static str] {
-        &self.segments[..self.len]
+        &self.segments[..self.len.min(MAX_DEPTH)]
     }
 
     fn push(&mut self, name: &'static str) {
@@ -79,7 +79,7 @@ impl fmt::Display for FieldPath {
         if self.len == 0 {
             return f.write_str("<body>");
         }
-        for (i, segment) in self.segments[..self.len.min(MAX_DEPTH)].iter().enumerate() {
+        for (i, segment) in self.segments().iter().enumerate() {
             if i > 0 {
                 f.write_str(".")?;
             }
@@ -207,10 +207,10 @@ fn walk_body<V: Visit>(api: ApiKey, version: i16, body: &[u8], visit: &mut V) ->
     Ok(Some(walker.pos))
 }
 
-/// Observes the walk; tests use it to find every array count in an encoded response.
+/// Observes the walk; tests use it to find every length prefix in an encoded response.
 trait Visit {
-    /// An array count occupies `body[start..end]`.
-    fn array_count(&mut self, _start: usize, _end: usize, _path: &FieldPath) {}
+    /// The length or count prefix of a string, bytes or array (`kind`) occupies `body[start..end]`.
+    fn length_prefix(&mut self, _start: usize, _end: usize, _path: &FieldPath, _kind: &Kind) {}
 }
 
 impl Visit for () {}
@@ -287,7 +287,8 @@ impl<'a, V: Visit> Walker<'a, V> {
     }
 
     fn walk_struct(&mut self, fields: &'static [Field]) -> Result<(), GuardError> {
-        for field in fields.iter().filter(|f| f.tag.is_none() && f.versions.contains(self.version)) {
+        let version = self.version;
+        for field in fields.iter().filter(|f| f.tag.is_none() && f.versions.contains(version)) {
             self.walk_field(field)?;
         }
         if self.flexible {
@@ -335,43 +336,40 @@ impl<'a, V: Visit> Walker<'a, V> {
 
     fn walk_kind(&mut self, kind: &'static Kind, nullable: bool) -> Result<(), GuardError> {
         match kind {
-            Kind::Bool | Kind::I8 | Kind::I16 | Kind::I32 | Kind::I64 | Kind::Uuid => {
-                self.skip(kind.fixed_size().expect("scalar kinds have a fixed size"))
-            }
+            Kind::Fixed(size) => self.skip(*size),
             Kind::Str | Kind::Bytes => match self.length(kind)? {
                 None => self.null(nullable),
                 Some(len) => self.skip_len(len),
             },
             Kind::Struct(fields) => self.walk_struct(fields),
-            Kind::Array(element) => {
-                let start = self.pos;
-                let count = self.length(kind)?;
-                self.visit.array_count(start, self.pos, &self.path);
-                match count {
-                    None => self.null(nullable),
-                    Some(count) => self.walk_array(element, count),
-                }
-            }
+            Kind::Array(element) => match self.length(kind)? {
+                None => self.null(nullable),
+                Some(count) => self.walk_array(element, count),
+            },
         }
     }
 
     /// Reads the length (or count) prefix of a string, bytes or array; `None` for null.
     fn length(&mut self, kind: &Kind) -> Result<Option<u64>, GuardError> {
-        if self.flexible {
+        let start = self.pos;
+        let len = if self.flexible {
             // COMPACT_STRING / COMPACT_BYTES / COMPACT_ARRAY: "length N + 1 as an UNSIGNED_VARINT";
             // 0 is null.
-            return Ok(self.uvarint()?.checked_sub(1).map(u64::from));
-        }
-        // STRING: INT16 length; BYTES and ARRAY: INT32 length. -1 is null.
-        let len = match kind {
-            Kind::Str => i32::from(self.i16()?),
-            _ => self.i32()?,
+            self.uvarint()?.checked_sub(1).map(u64::from)
+        } else {
+            // STRING: INT16 length; BYTES and ARRAY: INT32 length. -1 is null.
+            let len = match kind {
+                Kind::Str => i32::from(self.i16()?),
+                _ => self.i32()?,
+            };
+            match len {
+                -1 => None,
+                len if len < -1 => return Err(GuardError::NegativeLength { field: self.path, len }),
+                len => Some(len as u64),
+            }
         };
-        match len {
-            -1 => Ok(None),
-            len if len < -1 => Err(GuardError::NegativeLength { field: self.path, len }),
-            len => Ok(Some(len as u64)),
-        }
+        self.visit.length_prefix(start, self.pos, &self.path, kind);
+        Ok(len)
     }
 
     fn null(&self, nullable: bool) -> Result<(), GuardError> {
@@ -408,7 +406,7 @@ impl<'a, V: Visit> Walker<'a, V> {
                 remaining,
             });
         }
-        if let Some(size) = element.fixed_size() {
+        if let Kind::Fixed(size) = element {
             // Checked above: count * size <= remaining.
             return self.skip(count as usize * size);
         }
@@ -426,10 +424,8 @@ impl<'a, V: Visit> Walker<'a, V> {
 }
 
 fn min_size(kind: &Kind, version: i16, flexible: bool) -> usize {
-    if let Some(size) = kind.fixed_size() {
-        return size;
-    }
     match kind {
+        Kind::Fixed(size) => *size,
         Kind::Str if !flexible => 2,
         Kind::Bytes | Kind::Array(_) if !flexible => 4,
         Kind::Str | Kind::Bytes | Kind::Array(_) => 1,
@@ -441,6 +437,5 @@ fn min_size(kind: &Kind, version: i16, flexible: bool) -> usize {
                 .sum();
             inline + usize::from(flexible)
         }
-        _ => unreachable!("scalar kinds returned above"),
     }
 }

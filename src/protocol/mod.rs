@@ -110,7 +110,11 @@ pub fn encode_request<R: Request>(
     let size = header
         .compute_size(header_version)
         .map_err(|e| err(e.to_string()))?
-        .checked_add(request.compute_size(version).map_err(|e| err(e.to_string()))?)
+        .checked_add(
+            request
+                .compute_size(version)
+                .map_err(|e| err(e.to_string()))?,
+        )
         .filter(|&s| s <= i32::MAX as usize)
         .ok_or_else(|| ProtocolError::Encode {
             api,
@@ -119,8 +123,12 @@ pub fn encode_request<R: Request>(
         })?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(size as i32);
-    header.encode(&mut buf, header_version).map_err(|e| err(e.to_string()))?;
-    request.encode(&mut buf, version).map_err(|e| err(e.to_string()))?;
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| err(e.to_string()))?;
+    request
+        .encode(&mut buf, version)
+        .map_err(|e| err(e.to_string()))?;
     debug_assert_eq!(buf.len(), 4 + size);
     Ok(buf.freeze())
 }
@@ -151,7 +159,8 @@ pub fn decode_response<R: Request>(
         reason,
     };
     let header_version = api.response_header_version(version);
-    let header = ResponseHeader::decode(&mut frame, header_version).map_err(|e| err(e.to_string()))?;
+    let header =
+        ResponseHeader::decode(&mut frame, header_version).map_err(|e| err(e.to_string()))?;
     let body = R::Response::decode(&mut frame, version).map_err(|e| err(e.to_string()))?;
     if frame.has_remaining() {
         return Err(ProtocolError::TrailingBytes {
@@ -184,7 +193,14 @@ mod tests {
         // correlation id, then a Metadata v12 body cut short.
         let frame = Bytes::from_static(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 5]);
         let err = decode_response::<MetadataRequest>(frame, 12).unwrap_err();
-        assert!(matches!(err, ProtocolError::Decode { api: ApiKey::Metadata, version: 12, .. }));
+        assert!(matches!(
+            err,
+            ProtocolError::Decode {
+                api: ApiKey::Metadata,
+                version: 12,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -69,7 +69,11 @@ impl ApiVersionTable {
     }
 
     /// The highest version of `api` within `client` that the broker also supports.
-    pub fn negotiate_within(&self, api: ApiKey, client: VersionRange) -> Result<i16, ProtocolError> {
+    pub fn negotiate_within(
+        &self,
+        api: ApiKey,
+        client: VersionRange,
+    ) -> Result<i16, ProtocolError> {
         let broker = self
             .broker_range(api)
             .ok_or(ProtocolError::UnsupportedApi { api })?;
@@ -118,7 +122,11 @@ mod tests {
         let err = t.negotiate(ApiKey::Metadata).unwrap_err();
         assert!(matches!(
             err,
-            ProtocolError::NoCommonVersion { api: ApiKey::Metadata, broker_min: 300, .. }
+            ProtocolError::NoCommonVersion {
+                api: ApiKey::Metadata,
+                broker_min: 300,
+                ..
+            }
         ));
         assert!(err.to_string().contains("Metadata"), "{err}");
         assert!(matches!(

@@ -34,12 +34,8 @@ impl Versions {
 /// holding length + 1, with 0 for null).
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Kind {
-    Bool,
-    I8,
-    I16,
-    I32,
-    I64,
-    Uuid,
+    /// A scalar of this many bytes (`bool`, `int8` … `int64`, `uuid`).
+    Fixed(usize),
     /// `string`: length-prefixed UTF-8.
     Str,
     /// `bytes` and `records`: length-prefixed bytes.
@@ -50,19 +46,12 @@ pub(super) enum Kind {
     Array(&'static Kind),
 }
 
-impl Kind {
-    /// Size on the wire if the kind is a fixed-size scalar.
-    pub(super) const fn fixed_size(&self) -> Option<usize> {
-        match self {
-            Kind::Bool | Kind::I8 => Some(1),
-            Kind::I16 => Some(2),
-            Kind::I32 => Some(4),
-            Kind::I64 => Some(8),
-            Kind::Uuid => Some(16),
-            Kind::Str | Kind::Bytes | Kind::Struct(_) | Kind::Array(_) => None,
-        }
-    }
-}
+const BOOL: Kind = Kind::Fixed(1);
+const I8: Kind = Kind::Fixed(1);
+const I16: Kind = Kind::Fixed(2);
+const I32: Kind = Kind::Fixed(4);
+const I64: Kind = Kind::Fixed(8);
+const UUID: Kind = Kind::Fixed(16);
 
 /// One field of a struct.
 #[derive(Debug, Clone, Copy)]
@@ -152,7 +141,7 @@ pub(super) fn lookup(api: ApiKey) -> Option<&'static Message> {
     MESSAGES.iter().find(|m| m.api == api)
 }
 
-use Kind::{Array, Bool, Bytes, I8, I16, I32, I64, Str, Struct, Uuid};
+use Kind::{Array, Bytes, Str, Struct};
 
 /// Every covered response, in API key order.
 pub(super) static MESSAGES: &[Message] = &[
@@ -191,7 +180,7 @@ const PRODUCE: &[Field] = &[
 ];
 const PRODUCE_TOPIC: &[Field] = &[
     f("name", Str).until(12),
-    f("topic_id", Uuid).since(13),
+    f("topic_id", UUID).since(13),
     f("partition_responses", Array(&Struct(PRODUCE_PARTITION))),
 ];
 const PRODUCE_PARTITION: &[Field] = &[
@@ -226,7 +215,7 @@ const FETCH: &[Field] = &[
 ];
 const FETCH_TOPIC: &[Field] = &[
     f("topic", Str).until(12),
-    f("topic_id", Uuid).since(13),
+    f("topic_id", UUID).since(13),
     f("partitions", Array(&Struct(FETCH_PARTITION))),
 ];
 const FETCH_PARTITION: &[Field] = &[
@@ -286,8 +275,8 @@ const METADATA_BROKER: &[Field] = &[
 const METADATA_TOPIC: &[Field] = &[
     f("error_code", I16),
     f("name", Str).nullable_since(12),
-    f("topic_id", Uuid).since(10),
-    f("is_internal", Bool).since(1),
+    f("topic_id", UUID).since(10),
+    f("is_internal", BOOL).since(1),
     f("partitions", Array(&Struct(METADATA_PARTITION))),
     f("topic_authorized_operations", I32).since(8),
 ];
@@ -308,7 +297,7 @@ const OFFSET_COMMIT: &[Field] = &[
 ];
 const OFFSET_COMMIT_TOPIC: &[Field] = &[
     f("name", Str).until(9),
-    f("topic_id", Uuid).since(10),
+    f("topic_id", UUID).since(10),
     f("partitions", Array(&Struct(OFFSET_COMMIT_PARTITION))),
 ];
 const OFFSET_COMMIT_PARTITION: &[Field] = &[f("partition_index", I32), f("error_code", I16)];
@@ -338,7 +327,7 @@ const OFFSET_FETCH_GROUP: &[Field] = &[
 ];
 const OFFSET_FETCH_GROUP_TOPIC: &[Field] = &[
     f("name", Str).since(8).until(9),
-    f("topic_id", Uuid).since(10),
+    f("topic_id", UUID).since(10),
     f("partitions", Array(&Struct(OFFSET_FETCH_GROUP_PARTITION))).since(8),
 ];
 const OFFSET_FETCH_GROUP_PARTITION: &[Field] = &[
@@ -376,7 +365,7 @@ const JOIN_GROUP: &[Field] = &[
     f("protocol_type", Str).since(7).nullable(),
     f("protocol_name", Str).nullable_since(7),
     f("leader", Str),
-    f("skip_assignment", Bool).since(9),
+    f("skip_assignment", BOOL).since(9),
     f("member_id", Str),
     f("members", Array(&Struct(JOIN_GROUP_MEMBER))),
 ];
@@ -456,7 +445,7 @@ const API_VERSIONS: &[Field] = &[
     f("supported_features", Array(&Struct(API_VERSIONS_SUPPORTED_FEATURE))).since(3).tag(0),
     f("finalized_features_epoch", I64).since(3).tag(1),
     f("finalized_features", Array(&Struct(API_VERSIONS_FINALIZED_FEATURE))).since(3).tag(2),
-    f("zk_migration_ready", Bool).since(3).tag(3),
+    f("zk_migration_ready", BOOL).since(3).tag(3),
 ];
 const API_VERSIONS_API_KEY: &[Field] = &[f("api_key", I16), f("min_version", I16), f("max_version", I16)];
 const API_VERSIONS_SUPPORTED_FEATURE: &[Field] = &[
@@ -477,7 +466,7 @@ const CREATE_TOPICS: &[Field] = &[
 ];
 const CREATE_TOPICS_TOPIC: &[Field] = &[
     f("name", Str),
-    f("topic_id", Uuid).since(7),
+    f("topic_id", UUID).since(7),
     f("error_code", I16),
     f("error_message", Str).nullable(),
     f("topic_config_error_code", I16).since(5).tag(0),
@@ -488,9 +477,9 @@ const CREATE_TOPICS_TOPIC: &[Field] = &[
 const CREATE_TOPICS_CONFIG: &[Field] = &[
     f("name", Str).since(5),
     f("value", Str).since(5).nullable(),
-    f("read_only", Bool).since(5),
+    f("read_only", BOOL).since(5),
     f("config_source", I8).since(5),
-    f("is_sensitive", Bool).since(5),
+    f("is_sensitive", BOOL).since(5),
 ];
 
 // DeleteTopicsResponse (key 20): v1-6, flexible 4+.
@@ -500,7 +489,7 @@ const DELETE_TOPICS: &[Field] = &[
 ];
 const DELETE_TOPICS_RESULT: &[Field] = &[
     f("name", Str).nullable_since(6),
-    f("topic_id", Uuid).since(6),
+    f("topic_id", UUID).since(6),
     f("error_code", I16),
     f("error_message", Str).since(5).nullable(),
 ];
@@ -593,9 +582,9 @@ const DESCRIBE_CONFIGS_RESULT: &[Field] = &[
 const DESCRIBE_CONFIGS_CONFIG: &[Field] = &[
     f("name", Str),
     f("value", Str).nullable(),
-    f("read_only", Bool),
+    f("read_only", BOOL),
     f("config_source", I8),
-    f("is_sensitive", Bool),
+    f("is_sensitive", BOOL),
     f("synonyms", Array(&Struct(DESCRIBE_CONFIGS_SYNONYM))),
     f("config_type", I8).since(3),
     f("documentation", Str).since(3).nullable(),

@@ -1,0 +1,10 @@
+//! Integration tests against a real Apache Kafka.
+//!
+//! One test binary, so one broker for the whole run: the first test that needs it starts a local
+//! Kafka (see `kafka_once::testing`), or `KAFKA_BOOTSTRAP=host:port` points every test at an
+//! existing broker. Tests use unique topic names and may run in parallel.
+
+mod admin;
+mod common;
+mod connection;
+mod restart;
