@@ -81,10 +81,10 @@ enum TopicsAction {
 struct Connect {
     /// Bootstrap servers `host:port[,host:port…]`. Default: `KAFKA_BOOTSTRAP`, else the broker
     /// started by `kafka-once broker start`.
-    #[arg(long, short)]
+    #[arg(long, short, global = true)]
     bootstrap: Option<String>,
     /// Client property `key=value` (Kafka/librdkafka names), repeatable.
-    #[arg(long = "property", short = 'X', value_parser = parse_key_value)]
+    #[arg(long = "property", short = 'X', global = true, value_parser = parse_key_value)]
     properties: Vec<(String, String)>,
 }
 

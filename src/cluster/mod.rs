@@ -348,7 +348,7 @@ impl Cluster {
             .clear();
     }
 
-    /// Retry/backoff settings used by [`with_retries`](Self::with_retries) (for tests).
+    /// The request timeout (`request.timeout.ms`), which also bounds retried admin calls.
     pub fn request_timeout(&self) -> Duration {
         self.inner.config.request_timeout()
     }

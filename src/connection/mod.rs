@@ -1,6 +1,6 @@
 //! One broker connection: framing, pipelining, correlation ids and version negotiation.
 //!
-//! One task owns each socket ([`io_task`]). Callers hand it whole, already encoded frames over a
+//! One task owns each socket (`io_task`). Callers hand it whole, already encoded frames over a
 //! bounded channel and wait for the matching response on a oneshot. That split is what makes
 //! request futures cancel safe: a frame is either entirely in the task's hands or not at all, so
 //! dropping a caller never leaves half a frame on the wire, and the correlation entry of a

@@ -3,10 +3,13 @@
 //! `kafka-protocol` decodes an array by reading its element count from the wire and calling
 //! `Vec::with_capacity(count)` before reading a single element, so a corrupt or hostile count such
 //! as `0x7fffffff` makes it try to allocate `count * size_of::<T>()` bytes and the process aborts.
-//! (Its `Vec<u8>` byte decoders have the same shape.) [`check_response_body`] walks the body with
-//! a schema of the response, allocating nothing, and verifies that every array count, string
-//! length and bytes length fits in the bytes that remain. Once it passes, any allocation the
-//! decoder makes is bounded by a small multiple of the body size.
+//! [`check_response_body`] walks the body with a schema of the response, allocating nothing, and
+//! verifies that every array count, string length and bytes length fits in the bytes that remain.
+//!
+//! Once it passes, every array of `count` elements spans at least `count` times its element's
+//! smallest encoding, so the decoder reserves at most the array's own bytes times
+//! `size_of::<T>() / smallest encoding` (about 50 at worst, for a struct of a few compact strings);
+//! the total stays linear in the body size.
 //!
 //! The walk reads the bytes exactly as the decoder will, so the two cannot disagree about where a
 //! length is:
@@ -32,51 +35,25 @@ use kafka_protocol::messages::ApiKey;
 
 use schema::{Field, Kind, Message};
 
-/// Deepest field path an error reports; the covered schemas nest at most five levels.
+/// Deepest nesting the walk tracks for error paths; the covered schemas nest at most four levels.
 const MAX_DEPTH: usize = 8;
 
 /// Where in a response an error was found: field names from the top-level struct down, as
 /// `kafka-protocol` names them (`topics.partitions.replica_nodes`). Elements of an array share
-/// the array's path.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct FieldPath {
-    segments: [&'static str; MAX_DEPTH],
-    len: usize,
-}
+/// the array's path; `_tagged_fields` stands for a struct's tagged-field section.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FieldPath(Box<[&'static str]>);
 
 impl FieldPath {
-    const ROOT: FieldPath = FieldPath {
-        segments: [""; MAX_DEPTH],
-        len: 0,
-    };
-
     /// The field names, outermost first.
     pub fn segments(&self) -> &[&'static str] {
-        &self.segments[..self.len.min(MAX_DEPTH)]
-    }
-
-    fn push(&mut self, name: &'static str) {
-        // The schemas are shallower than MAX_DEPTH (a test checks it); were one deeper, the path
-        // would just lose its innermost names.
-        if self.len < MAX_DEPTH {
-            self.segments[self.len] = name;
-        }
-        self.len += 1;
-    }
-
-    fn pop(&mut self) {
-        self.len -= 1;
-    }
-
-    fn child(mut self, name: &'static str) -> FieldPath {
-        self.push(name);
-        self
+        &self.0
     }
 }
 
 impl fmt::Display for FieldPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.len == 0 {
+        if self.0.is_empty() {
             return f.write_str("<body>");
         }
         for (i, segment) in self.segments().iter().enumerate() {
@@ -92,6 +69,43 @@ impl fmt::Display for FieldPath {
 impl fmt::Debug for FieldPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "\"{self}\"")
+    }
+}
+
+/// The walk's position in the schema, kept without allocating; errors copy it into a
+/// [`FieldPath`].
+#[derive(Clone, Copy)]
+struct PathStack {
+    segments: [&'static str; MAX_DEPTH],
+    len: usize,
+}
+
+impl PathStack {
+    const ROOT: PathStack = PathStack {
+        segments: [""; MAX_DEPTH],
+        len: 0,
+    };
+
+    fn push(&mut self, name: &'static str) {
+        // The schemas are shallower than MAX_DEPTH (a test checks it); were one deeper, error
+        // paths would just lose their innermost names.
+        if self.len < MAX_DEPTH {
+            self.segments[self.len] = name;
+        }
+        self.len += 1;
+    }
+
+    fn pop(&mut self) {
+        self.len -= 1;
+    }
+
+    fn snapshot(&self) -> FieldPath {
+        FieldPath(self.segments[..self.len.min(MAX_DEPTH)].into())
+    }
+
+    fn child(mut self, name: &'static str) -> FieldPath {
+        self.push(name);
+        self.snapshot()
     }
 }
 
@@ -198,7 +212,12 @@ pub fn check_response_body(api: ApiKey, version: i16, body: &[u8]) -> Result<(),
 }
 
 /// Walks `body` and returns how many bytes the response occupies, or `None` if not covered.
-fn walk_body<V: Visit>(api: ApiKey, version: i16, body: &[u8], visit: &mut V) -> Result<Option<usize>, GuardError> {
+fn walk_body<V: Visit>(
+    api: ApiKey,
+    version: i16,
+    body: &[u8],
+    visit: &mut V,
+) -> Result<Option<usize>, GuardError> {
     let Some(message) = schema::lookup(api).filter(|m| m.versions.contains(version)) else {
         return Ok(None);
     };
@@ -210,7 +229,7 @@ fn walk_body<V: Visit>(api: ApiKey, version: i16, body: &[u8], visit: &mut V) ->
 /// Observes the walk; tests use it to find every length prefix in an encoded response.
 trait Visit {
     /// The length or count prefix of a string, bytes or array (`kind`) occupies `body[start..end]`.
-    fn length_prefix(&mut self, _start: usize, _end: usize, _path: &FieldPath, _kind: &Kind) {}
+    fn length_prefix(&mut self, _start: usize, _end: usize, _path: &PathStack, _kind: &Kind) {}
 }
 
 impl Visit for () {}
@@ -223,7 +242,7 @@ struct Walker<'a, V> {
     pos: usize,
     version: i16,
     flexible: bool,
-    path: FieldPath,
+    path: PathStack,
     visit: &'a mut V,
 }
 
@@ -234,7 +253,7 @@ impl<'a, V: Visit> Walker<'a, V> {
             pos: 0,
             version,
             flexible: message.is_flexible(version),
-            path: FieldPath::ROOT,
+            path: PathStack::ROOT,
             visit,
         }
     }
@@ -244,7 +263,9 @@ impl<'a, V: Visit> Walker<'a, V> {
     }
 
     fn truncated(&self) -> GuardError {
-        GuardError::Truncated { field: self.path }
+        GuardError::Truncated {
+            field: self.path.snapshot(),
+        }
     }
 
     fn skip(&mut self, n: usize) -> Result<(), GuardError> {
@@ -259,9 +280,10 @@ impl<'a, V: Visit> Walker<'a, V> {
         let bytes = self
             .body
             .get(self.pos..self.pos + N)
+            .and_then(|b| <[u8; N]>::try_from(b).ok())
             .ok_or_else(|| self.truncated())?;
         self.pos += N;
-        Ok(bytes.try_into().expect("slice has length N"))
+        Ok(bytes)
     }
 
     fn i16(&mut self) -> Result<i16, GuardError> {
@@ -278,7 +300,7 @@ impl<'a, V: Visit> Walker<'a, V> {
         let mut value = 0u32;
         for i in 0..5 {
             let [b] = self.take::<1>()?;
-            value |= u32::from(b & 0x7f).wrapping_shl(7 * i);
+            value |= u32::from(b & 0x7f) << (7 * i);
             if b < 0x80 {
                 break;
             }
@@ -288,7 +310,10 @@ impl<'a, V: Visit> Walker<'a, V> {
 
     fn walk_struct(&mut self, fields: &'static [Field]) -> Result<(), GuardError> {
         let version = self.version;
-        for field in fields.iter().filter(|f| f.tag.is_none() && f.versions.contains(version)) {
+        for field in fields
+            .iter()
+            .filter(|f| f.tag.is_none() && f.versions.contains(version))
+        {
             self.walk_field(field)?;
         }
         if self.flexible {
@@ -364,7 +389,12 @@ impl<'a, V: Visit> Walker<'a, V> {
             };
             match len {
                 -1 => None,
-                len if len < -1 => return Err(GuardError::NegativeLength { field: self.path, len }),
+                len if len < -1 => {
+                    return Err(GuardError::NegativeLength {
+                        field: self.path.snapshot(),
+                        len,
+                    });
+                }
                 len => Some(len as u64),
             }
         };
@@ -376,7 +406,9 @@ impl<'a, V: Visit> Walker<'a, V> {
         if nullable {
             Ok(())
         } else {
-            Err(GuardError::UnexpectedNull { field: self.path })
+            Err(GuardError::UnexpectedNull {
+                field: self.path.snapshot(),
+            })
         }
     }
 
@@ -385,7 +417,7 @@ impl<'a, V: Visit> Walker<'a, V> {
         let remaining = self.remaining();
         if len > remaining as u64 {
             return Err(GuardError::LengthTooLong {
-                field: self.path,
+                field: self.path.snapshot(),
                 len,
                 remaining,
             });
@@ -400,7 +432,7 @@ impl<'a, V: Visit> Walker<'a, V> {
         let remaining = self.remaining();
         if count.saturating_mul(min_element_size as u64) > remaining as u64 {
             return Err(GuardError::ArrayTooLong {
-                field: self.path,
+                field: self.path.snapshot(),
                 count,
                 min_element_size,
                 remaining,

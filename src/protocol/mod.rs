@@ -7,6 +7,7 @@
 //! versions) and the response body.
 
 pub mod error_code;
+pub mod guard;
 pub mod versions;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};

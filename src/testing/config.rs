@@ -114,6 +114,10 @@ pub(crate) fn server_properties(
             "share.coordinator.state.topic.num.partitions",
             settings.internal_topic_partitions.to_string(),
         ),
+        // A broker that restarts after a crash cannot register again until its old session expires (the controller
+        // answers DUPLICATE_BROKER_REGISTRATION); 9 s by default. Shorter also fences a killed broker sooner.
+        ("broker.heartbeat.interval.ms", "1000".into()),
+        ("broker.session.timeout.ms", "5000".into()),
         // Tests join groups one consumer at a time; the default 3 s delay only slows them.
         ("group.initial.rebalance.delay.ms", "0".into()),
         // The cleaner's 128 MiB default is allocated on the heap at startup; compacted internal topics are tiny here.
@@ -182,10 +186,11 @@ pub(crate) fn spec_from_properties(dir: &Path, text: &str) -> Option<NodeSpec> {
     })
 }
 
-/// log4j2 configuration: everything at INFO to stdout, which the node's log file receives.
+/// log4j2 configuration: everything at INFO to stdout, which the node's log file receives. log4j2's own shutdown hook
+/// is off so that Kafka's shutdown is logged to the end.
 pub(crate) const LOG4J2_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <!-- Written by kafka-once's testing module. stdout is the node's log file. -->
-<Configuration status="warn">
+<Configuration status="warn" shutdownHook="disable">
   <Appenders>
     <Console name="stdout" target="SYSTEM_OUT">
       <PatternLayout pattern="[%d] %p %m (%c)%n"/>

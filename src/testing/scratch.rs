@@ -30,6 +30,7 @@ async fn scratch_three() {
     let t = Instant::now();
     let k = LocalKafka::builder()
         .brokers(3)
+        .keep_data(true)
         .start()
         .await
         .unwrap_or_else(|e| panic!("{e}"));

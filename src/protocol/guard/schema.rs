@@ -20,7 +20,10 @@ pub(super) struct Versions {
 
 impl Versions {
     /// Every version.
-    pub(super) const ALL: Versions = Versions { min: 0, max: i16::MAX };
+    pub(super) const ALL: Versions = Versions {
+        min: 0,
+        max: i16::MAX,
+    };
     /// No version.
     pub(super) const NONE: Versions = Versions { min: 1, max: 0 };
 
@@ -127,7 +130,13 @@ impl Message {
     }
 }
 
-const fn msg(api: ApiKey, min: i16, max: i16, flexible_from: i16, fields: &'static [Field]) -> Message {
+const fn msg(
+    api: ApiKey,
+    min: i16,
+    max: i16,
+    flexible_from: i16,
+    fields: &'static [Field],
+) -> Message {
     Message {
         api,
         versions: Versions { min, max },
@@ -163,7 +172,13 @@ pub(super) static MESSAGES: &[Message] = &[
     msg(ApiKey::DeleteTopics, 1, 6, 4, DELETE_TOPICS),
     msg(ApiKey::DeleteRecords, 0, 2, 2, DELETE_RECORDS),
     msg(ApiKey::InitProducerId, 0, 6, 2, INIT_PRODUCER_ID),
-    msg(ApiKey::OffsetForLeaderEpoch, 2, 4, 4, OFFSET_FOR_LEADER_EPOCH),
+    msg(
+        ApiKey::OffsetForLeaderEpoch,
+        2,
+        4,
+        4,
+        OFFSET_FOR_LEADER_EPOCH,
+    ),
     msg(ApiKey::AddPartitionsToTxn, 0, 5, 3, ADD_PARTITIONS_TO_TXN),
     msg(ApiKey::AddOffsetsToTxn, 0, 4, 3, ADD_OFFSETS_TO_TXN),
     msg(ApiKey::EndTxn, 0, 5, 3, END_TXN),
@@ -176,7 +191,9 @@ pub(super) static MESSAGES: &[Message] = &[
 const PRODUCE: &[Field] = &[
     f("responses", Array(&Struct(PRODUCE_TOPIC))),
     f("throttle_time_ms", I32),
-    f("node_endpoints", Array(&Struct(PRODUCE_NODE_ENDPOINT))).since(10).tag(0),
+    f("node_endpoints", Array(&Struct(PRODUCE_NODE_ENDPOINT)))
+        .since(10)
+        .tag(0),
 ];
 const PRODUCE_TOPIC: &[Field] = &[
     f("name", Str).until(12),
@@ -191,13 +208,18 @@ const PRODUCE_PARTITION: &[Field] = &[
     f("log_start_offset", I64).since(5),
     f("record_errors", Array(&Struct(PRODUCE_BATCH_INDEX_ERROR))).since(8),
     f("error_message", Str).since(8).nullable(),
-    f("current_leader", Struct(PRODUCE_LEADER_ID_AND_EPOCH)).since(10).tag(0),
+    f("current_leader", Struct(PRODUCE_LEADER_ID_AND_EPOCH))
+        .since(10)
+        .tag(0),
 ];
 const PRODUCE_BATCH_INDEX_ERROR: &[Field] = &[
     f("batch_index", I32).since(8),
     f("batch_index_error_message", Str).since(8).nullable(),
 ];
-const PRODUCE_LEADER_ID_AND_EPOCH: &[Field] = &[f("leader_id", I32).since(10), f("leader_epoch", I32).since(10)];
+const PRODUCE_LEADER_ID_AND_EPOCH: &[Field] = &[
+    f("leader_id", I32).since(10),
+    f("leader_epoch", I32).since(10),
+];
 const PRODUCE_NODE_ENDPOINT: &[Field] = &[
     f("node_id", I32).since(10),
     f("host", Str).since(10),
@@ -211,7 +233,9 @@ const FETCH: &[Field] = &[
     f("error_code", I16).since(7),
     f("session_id", I32).since(7),
     f("responses", Array(&Struct(FETCH_TOPIC))),
-    f("node_endpoints", Array(&Struct(FETCH_NODE_ENDPOINT))).since(16).tag(0),
+    f("node_endpoints", Array(&Struct(FETCH_NODE_ENDPOINT)))
+        .since(16)
+        .tag(0),
 ];
 const FETCH_TOPIC: &[Field] = &[
     f("topic", Str).until(12),
@@ -224,16 +248,28 @@ const FETCH_PARTITION: &[Field] = &[
     f("high_watermark", I64),
     f("last_stable_offset", I64),
     f("log_start_offset", I64).since(5),
-    f("aborted_transactions", Array(&Struct(FETCH_ABORTED_TRANSACTION))).nullable(),
+    f(
+        "aborted_transactions",
+        Array(&Struct(FETCH_ABORTED_TRANSACTION)),
+    )
+    .nullable(),
     f("preferred_read_replica", I32).since(11),
     f("records", Bytes).nullable(),
-    f("diverging_epoch", Struct(FETCH_EPOCH_END_OFFSET)).since(12).tag(0),
-    f("current_leader", Struct(FETCH_LEADER_ID_AND_EPOCH)).since(12).tag(1),
+    f("diverging_epoch", Struct(FETCH_EPOCH_END_OFFSET))
+        .since(12)
+        .tag(0),
+    f("current_leader", Struct(FETCH_LEADER_ID_AND_EPOCH))
+        .since(12)
+        .tag(1),
     f("snapshot_id", Struct(FETCH_SNAPSHOT_ID)).since(12).tag(2),
 ];
 const FETCH_ABORTED_TRANSACTION: &[Field] = &[f("producer_id", I64), f("first_offset", I64)];
-const FETCH_EPOCH_END_OFFSET: &[Field] = &[f("epoch", I32).since(12), f("end_offset", I64).since(12)];
-const FETCH_LEADER_ID_AND_EPOCH: &[Field] = &[f("leader_id", I32).since(12), f("leader_epoch", I32).since(12)];
+const FETCH_EPOCH_END_OFFSET: &[Field] =
+    &[f("epoch", I32).since(12), f("end_offset", I64).since(12)];
+const FETCH_LEADER_ID_AND_EPOCH: &[Field] = &[
+    f("leader_id", I32).since(12),
+    f("leader_epoch", I32).since(12),
+];
 const FETCH_SNAPSHOT_ID: &[Field] = &[f("end_offset", I64), f("epoch", I32)];
 const FETCH_NODE_ENDPOINT: &[Field] = &[
     f("node_id", I32).since(16),
@@ -247,7 +283,10 @@ const LIST_OFFSETS: &[Field] = &[
     f("throttle_time_ms", I32).since(2),
     f("topics", Array(&Struct(LIST_OFFSETS_TOPIC))),
 ];
-const LIST_OFFSETS_TOPIC: &[Field] = &[f("name", Str), f("partitions", Array(&Struct(LIST_OFFSETS_PARTITION)))];
+const LIST_OFFSETS_TOPIC: &[Field] = &[
+    f("name", Str),
+    f("partitions", Array(&Struct(LIST_OFFSETS_PARTITION))),
+];
 const LIST_OFFSETS_PARTITION: &[Field] = &[
     f("partition_index", I32),
     f("error_code", I16),
@@ -442,12 +481,26 @@ const API_VERSIONS: &[Field] = &[
     f("error_code", I16),
     f("api_keys", Array(&Struct(API_VERSIONS_API_KEY))),
     f("throttle_time_ms", I32).since(1),
-    f("supported_features", Array(&Struct(API_VERSIONS_SUPPORTED_FEATURE))).since(3).tag(0),
+    f(
+        "supported_features",
+        Array(&Struct(API_VERSIONS_SUPPORTED_FEATURE)),
+    )
+    .since(3)
+    .tag(0),
     f("finalized_features_epoch", I64).since(3).tag(1),
-    f("finalized_features", Array(&Struct(API_VERSIONS_FINALIZED_FEATURE))).since(3).tag(2),
+    f(
+        "finalized_features",
+        Array(&Struct(API_VERSIONS_FINALIZED_FEATURE)),
+    )
+    .since(3)
+    .tag(2),
     f("zk_migration_ready", BOOL).since(3).tag(3),
 ];
-const API_VERSIONS_API_KEY: &[Field] = &[f("api_key", I16), f("min_version", I16), f("max_version", I16)];
+const API_VERSIONS_API_KEY: &[Field] = &[
+    f("api_key", I16),
+    f("min_version", I16),
+    f("max_version", I16),
+];
 const API_VERSIONS_SUPPORTED_FEATURE: &[Field] = &[
     f("name", Str).since(3),
     f("min_version", I16).since(3),
@@ -472,7 +525,9 @@ const CREATE_TOPICS_TOPIC: &[Field] = &[
     f("topic_config_error_code", I16).since(5).tag(0),
     f("num_partitions", I32).since(5),
     f("replication_factor", I16).since(5),
-    f("configs", Array(&Struct(CREATE_TOPICS_CONFIG))).since(5).nullable(),
+    f("configs", Array(&Struct(CREATE_TOPICS_CONFIG)))
+        .since(5)
+        .nullable(),
 ];
 const CREATE_TOPICS_CONFIG: &[Field] = &[
     f("name", Str).since(5),
@@ -499,8 +554,15 @@ const DELETE_RECORDS: &[Field] = &[
     f("throttle_time_ms", I32),
     f("topics", Array(&Struct(DELETE_RECORDS_TOPIC))),
 ];
-const DELETE_RECORDS_TOPIC: &[Field] = &[f("name", Str), f("partitions", Array(&Struct(DELETE_RECORDS_PARTITION)))];
-const DELETE_RECORDS_PARTITION: &[Field] = &[f("partition_index", I32), f("low_watermark", I64), f("error_code", I16)];
+const DELETE_RECORDS_TOPIC: &[Field] = &[
+    f("name", Str),
+    f("partitions", Array(&Struct(DELETE_RECORDS_PARTITION))),
+];
+const DELETE_RECORDS_PARTITION: &[Field] = &[
+    f("partition_index", I32),
+    f("low_watermark", I64),
+    f("error_code", I16),
+];
 
 // InitProducerIdResponse (key 22): v0-6, flexible 2+.
 const INIT_PRODUCER_ID: &[Field] = &[
@@ -519,7 +581,10 @@ const OFFSET_FOR_LEADER_EPOCH: &[Field] = &[
 ];
 const OFFSET_FOR_LEADER_EPOCH_TOPIC: &[Field] = &[
     f("topic", Str),
-    f("partitions", Array(&Struct(OFFSET_FOR_LEADER_EPOCH_PARTITION))),
+    f(
+        "partitions",
+        Array(&Struct(OFFSET_FOR_LEADER_EPOCH_PARTITION)),
+    ),
 ];
 const OFFSET_FOR_LEADER_EPOCH_PARTITION: &[Field] = &[
     f("error_code", I16),
@@ -532,8 +597,16 @@ const OFFSET_FOR_LEADER_EPOCH_PARTITION: &[Field] = &[
 const ADD_PARTITIONS_TO_TXN: &[Field] = &[
     f("throttle_time_ms", I32),
     f("error_code", I16).since(4),
-    f("results_by_transaction", Array(&Struct(ADD_PARTITIONS_TO_TXN_RESULT))).since(4),
-    f("results_by_topic_v3_and_below", Array(&Struct(ADD_PARTITIONS_TO_TXN_TOPIC))).until(3),
+    f(
+        "results_by_transaction",
+        Array(&Struct(ADD_PARTITIONS_TO_TXN_RESULT)),
+    )
+    .since(4),
+    f(
+        "results_by_topic_v3_and_below",
+        Array(&Struct(ADD_PARTITIONS_TO_TXN_TOPIC)),
+    )
+    .until(3),
 ];
 const ADD_PARTITIONS_TO_TXN_RESULT: &[Field] = &[
     f("transactional_id", Str).since(4),
@@ -541,9 +614,13 @@ const ADD_PARTITIONS_TO_TXN_RESULT: &[Field] = &[
 ];
 const ADD_PARTITIONS_TO_TXN_TOPIC: &[Field] = &[
     f("name", Str),
-    f("results_by_partition", Array(&Struct(ADD_PARTITIONS_TO_TXN_PARTITION))),
+    f(
+        "results_by_partition",
+        Array(&Struct(ADD_PARTITIONS_TO_TXN_PARTITION)),
+    ),
 ];
-const ADD_PARTITIONS_TO_TXN_PARTITION: &[Field] = &[f("partition_index", I32), f("partition_error_code", I16)];
+const ADD_PARTITIONS_TO_TXN_PARTITION: &[Field] =
+    &[f("partition_index", I32), f("partition_error_code", I16)];
 
 // AddOffsetsToTxnResponse (key 25): v0-4, flexible 3+.
 const ADD_OFFSETS_TO_TXN: &[Field] = &[f("throttle_time_ms", I32), f("error_code", I16)];
@@ -589,7 +666,8 @@ const DESCRIBE_CONFIGS_CONFIG: &[Field] = &[
     f("config_type", I8).since(3),
     f("documentation", Str).since(3).nullable(),
 ];
-const DESCRIBE_CONFIGS_SYNONYM: &[Field] = &[f("name", Str), f("value", Str).nullable(), f("source", I8)];
+const DESCRIBE_CONFIGS_SYNONYM: &[Field] =
+    &[f("name", Str), f("value", Str).nullable(), f("source", I8)];
 
 // CreatePartitionsResponse (key 37): v0-3, flexible 2+.
 const CREATE_PARTITIONS: &[Field] = &[

@@ -89,11 +89,11 @@ struct Prefix {
 struct Prefixes(Vec<Prefix>);
 
 impl Visit for Prefixes {
-    fn length_prefix(&mut self, start: usize, end: usize, path: &FieldPath, kind: &Kind) {
+    fn length_prefix(&mut self, start: usize, end: usize, path: &PathStack, kind: &Kind) {
         self.0.push(Prefix {
             start,
             end,
-            path: *path,
+            path: path.snapshot(),
             array: matches!(kind, Kind::Array(_)),
             string: matches!(kind, Kind::Str),
         });
@@ -115,7 +115,10 @@ fn uvarint(mut value: u32) -> Vec<u8> {
 #[test]
 fn every_required_api_is_covered_at_every_version() {
     for (api, version) in combos() {
-        assert!(is_covered(api, version), "{api:?} v{version} is not covered");
+        assert!(
+            is_covered(api, version),
+            "{api:?} v{version} is not covered"
+        );
     }
     assert_eq!(MESSAGES.len(), REQUIRED.len());
 }
@@ -124,7 +127,12 @@ fn every_required_api_is_covered_at_every_version() {
 fn table_versions_match_kafka_protocol() {
     for m in MESSAGES {
         let range = m.api.valid_versions();
-        assert_eq!((m.versions.min, m.versions.max), (range.min, range.max), "{:?}", m.api);
+        assert_eq!(
+            (m.versions.min, m.versions.max),
+            (range.min, range.max),
+            "{:?}",
+            m.api
+        );
         for v in range.min..=range.max {
             // A flexible response has header v1, except ApiVersions whose header is always v0.
             if m.api != ApiKey::ApiVersions {
@@ -137,7 +145,12 @@ fn table_versions_match_kafka_protocol() {
 }
 
 /// Walks every struct reachable at `version`, calling `check` on each field present there.
-fn for_each_field(fields: &'static [Field], version: i16, depth: usize, check: &mut dyn FnMut(&Field, usize)) {
+fn for_each_field(
+    fields: &'static [Field],
+    version: i16,
+    depth: usize,
+    check: &mut dyn FnMut(&Field, usize),
+) {
     for field in fields.iter().filter(|f| f.versions.contains(version)) {
         check(field, depth + 1);
         let mut kind = &field.kind;
@@ -159,14 +172,23 @@ fn table_is_well_formed() {
                 let what = format!("{:?} v{v} {}", m.api, field.name);
                 assert!(depth < MAX_DEPTH, "{what}: nested too deep for FieldPath");
                 if field.nullable != Versions::NONE {
-                    assert!(matches!(field.kind, Kind::Str | Kind::Bytes | Kind::Array(_)), "{what}: nullable scalar");
+                    assert!(
+                        matches!(field.kind, Kind::Str | Kind::Bytes | Kind::Array(_)),
+                        "{what}: nullable scalar"
+                    );
                 }
                 if field.tag.is_some() {
-                    assert!(field.versions.min >= m.flexible_from, "{what}: tagged before flexible");
+                    assert!(
+                        field.versions.min >= m.flexible_from,
+                        "{what}: tagged before flexible"
+                    );
                 }
                 if let Kind::Array(element) = &field.kind {
                     // The clamp to 1 in `walk_array` must never be what bounds a covered array.
-                    assert!(min_size(element, v, flexible) >= 1, "{what}: element can be empty");
+                    assert!(
+                        min_size(element, v, flexible) >= 1,
+                        "{what}: element can be empty"
+                    );
                 }
             });
         }
@@ -198,8 +220,15 @@ fn accepts_every_valid_sample_and_walks_it_exactly() {
     for s in SAMPLES.iter() {
         let what = format!("{:?} v{} {:?}", s.api, s.version, s.variant);
         // The sample itself is what kafka-protocol expects.
-        assert_eq!(samples::decode(s.api, s.version, s.body.clone()), Ok(0), "{what}: sample does not decode");
-        assert!(check_response_body(s.api, s.version, &s.body).is_ok(), "{what}");
+        assert_eq!(
+            samples::decode(s.api, s.version, s.body.clone()),
+            Ok(0),
+            "{what}: sample does not decode"
+        );
+        assert!(
+            check_response_body(s.api, s.version, &s.body).is_ok(),
+            "{what}"
+        );
         // The walk ends exactly where the body does, so the table matches the layout.
         let walked = walk_body(s.api, s.version, &s.body, &mut ());
         assert_eq!(walked.unwrap(), Some(s.body.len()), "{what}");
@@ -217,7 +246,10 @@ fn rejects_every_array_count_and_length_set_huge() {
         walk_body(s.api, s.version, &s.body, &mut prefixes).unwrap();
         let flexible = flexible(s.api, s.version);
         for p in prefixes.0 {
-            let what = format!("{:?} v{} {:?} {} at {}", s.api, s.version, s.variant, p.path, p.start);
+            let what = format!(
+                "{:?} v{} {:?} {} at {}",
+                s.api, s.version, s.variant, p.path, p.start
+            );
             let huge = match (flexible, p.string) {
                 // 0x7fffffff elements or bytes, as length + 1.
                 (true, _) => uvarint(0x8000_0000),
@@ -231,18 +263,30 @@ fn rejects_every_array_count_and_length_set_huge() {
             if p.array {
                 arrays += 1;
                 assert!(
-                    matches!(err, GuardError::ArrayTooLong { count: 0x7fff_ffff, .. }),
+                    matches!(
+                        err,
+                        GuardError::ArrayTooLong {
+                            count: 0x7fff_ffff,
+                            ..
+                        }
+                    ),
                     "{what}: {err}"
                 );
             } else {
                 lengths += 1;
-                assert!(matches!(err, GuardError::LengthTooLong { .. }), "{what}: {err}");
+                assert!(
+                    matches!(err, GuardError::LengthTooLong { .. }),
+                    "{what}: {err}"
+                );
             }
             assert_eq!(err.field(), &p.path, "{what}");
         }
     }
     // Every sample has nested arrays; make sure the loop really ran over them.
-    assert!(arrays > 1_000 && lengths > 1_000, "{arrays} arrays, {lengths} lengths");
+    assert!(
+        arrays > 1_000 && lengths > 1_000,
+        "{arrays} arrays, {lengths} lengths"
+    );
 }
 
 #[test]
@@ -292,7 +336,16 @@ fn known_tagged_array_is_walked_in_place_even_when_its_size_lies() {
     body.extend(uvarint(u32::MAX)); // node_endpoints: u32::MAX - 1 elements
     body.extend([0; 8]);
     let err = check_response_body(ApiKey::Fetch, 16, &body).unwrap_err();
-    assert!(matches!(err, GuardError::ArrayTooLong { count: 0xffff_fffe, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            GuardError::ArrayTooLong {
+                count: 0xffff_fffe,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(err.field().to_string(), "node_endpoints");
 }
 
@@ -302,7 +355,17 @@ fn unknown_tagged_field_longer_than_the_body_is_rejected() {
     body.extend([1, 5, 100]); // one tagged field: tag 5, size 100
     body.extend([1, 2, 3]);
     let err = check_response_body(ApiKey::Heartbeat, 4, &body).unwrap_err();
-    assert!(matches!(err, GuardError::LengthTooLong { len: 100, remaining: 3, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            GuardError::LengthTooLong {
+                len: 100,
+                remaining: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(err.field().to_string(), "_tagged_fields");
 }
 
@@ -312,7 +375,10 @@ fn known_tag_outside_its_versions_is_rejected_like_the_decoder_does() {
     body.extend(0_i32.to_be_bytes()); // throttle_time_ms
     body.extend([1, 0, 1, 1]); // one tagged field: tag 0 (node_endpoints, v10+), size 1, []
     let err = check_response_body(ApiKey::Produce, 9, &body).unwrap_err();
-    assert!(matches!(err, GuardError::UnexpectedTag { tag: 0, .. }), "{err}");
+    assert!(
+        matches!(err, GuardError::UnexpectedTag { tag: 0, .. }),
+        "{err}"
+    );
     assert_eq!(err.field().to_string(), "node_endpoints");
     assert!(samples::decode(ApiKey::Produce, 9, Bytes::from(body)).is_err());
 }
@@ -332,7 +398,10 @@ fn null_where_the_version_forbids_it_is_rejected() {
 #[test]
 fn negative_count_is_rejected() {
     let err = check_response_body(ApiKey::Metadata, 0, &(-2_i32).to_be_bytes()).unwrap_err();
-    assert!(matches!(err, GuardError::NegativeLength { len: -2, .. }), "{err}");
+    assert!(
+        matches!(err, GuardError::NegativeLength { len: -2, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -370,21 +439,21 @@ fn trailing_bytes_are_left_to_the_decoder() {
 // ---- Arbitrary input ----
 
 const CASES_PER_API: u32 = 256;
-static TMP_STATS: [std::sync::atomic::AtomicUsize; 3] = [const { std::sync::atomic::AtomicUsize::new(0) }; 3];
-#[test]
-fn zz_tmp_stats() { std::thread::sleep(std::time::Duration::from_secs(3)); eprintln!("TMP_STATS {:?}", TMP_STATS); }
 
 /// Checks `body`; when the guard passes it, decodes it for real (which must not abort) and, if
 /// that succeeds too, checks both read the same number of bytes.
 fn check_then_decode(api: ApiKey, version: i16, body: &[u8]) -> Result<(), TestCaseError> {
     let walked = walk_body(api, version, body, &mut ());
-    TMP_STATS[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    if walked.is_ok() { TMP_STATS[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed); }
-    if let Ok(Some(consumed)) = walked {
-        if samples::decode(api, version, Bytes::copy_from_slice(body)).is_ok() { TMP_STATS[2].fetch_add(1, std::sync::atomic::Ordering::Relaxed); }
-        if let Ok(left) = samples::decode(api, version, Bytes::copy_from_slice(body)) {
-            prop_assert_eq!(consumed, body.len() - left, "{:?} v{} walk and decode disagree", api, version);
-        }
+    if let Ok(Some(consumed)) = walked
+        && let Ok(left) = samples::decode(api, version, Bytes::copy_from_slice(body))
+    {
+        prop_assert_eq!(
+            consumed,
+            body.len() - left,
+            "{:?} v{} walk and decode disagree",
+            api,
+            version
+        );
     }
     Ok(())
 }

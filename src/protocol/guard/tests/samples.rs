@@ -51,7 +51,11 @@ impl Ctx {
 
     /// `Some(text)`, or null in the null variant when `nullable` (at this version).
     fn opt(&self, nullable: bool, text: &'static str) -> Option<StrBytes> {
-        if self.nulls && nullable { None } else { Some(self.s(text)) }
+        if self.nulls && nullable {
+            None
+        } else {
+            Some(self.s(text))
+        }
     }
 
     /// Present in the full variant only.
@@ -65,7 +69,10 @@ impl Ctx {
         if !self.flexible {
             return BTreeMap::new();
         }
-        BTreeMap::from([(100, Bytes::from_static(b"\x01\x02\x03")), (7000, Bytes::new())])
+        BTreeMap::from([
+            (100, Bytes::from_static(b"\x01\x02\x03")),
+            (7000, Bytes::new()),
+        ])
     }
 
     fn bytes(&self, content: &'static [u8]) -> Bytes {
@@ -212,7 +219,9 @@ fn produce(c: &Ctx) -> ProduceResponse {
     ProduceResponse::default()
         .with_responses(vec![topic.clone(), topic])
         .with_throttle_time_ms(0)
-        .when(v >= 10 && c.full(), |m| m.with_node_endpoints(vec![node(1), node(2)]))
+        .when(v >= 10 && c.full(), |m| {
+            m.with_node_endpoints(vec![node(1), node(2)])
+        })
         .with_unknown_tagged_fields(c.tags())
 }
 
@@ -240,7 +249,11 @@ fn fetch(c: &Ctx) -> FetchResponse {
                         .with_end_offset(500)
                         .with_unknown_tagged_fields(c.tags()),
                 )
-                .with_current_leader(LeaderIdAndEpoch::default().with_leader_id(BrokerId(3)).with_leader_epoch(9))
+                .with_current_leader(
+                    LeaderIdAndEpoch::default()
+                        .with_leader_id(BrokerId(3))
+                        .with_leader_epoch(9),
+                )
                 .with_snapshot_id(SnapshotId::default().with_end_offset(400).with_epoch(3))
             })
             .with_unknown_tagged_fields(c.tags())
@@ -262,7 +275,9 @@ fn fetch(c: &Ctx) -> FetchResponse {
         .with_throttle_time_ms(0)
         .when(v >= 7, |m| m.with_error_code(0).with_session_id(77))
         .with_responses(vec![topic.clone(), topic])
-        .when(v >= 16 && c.full(), |m| m.with_node_endpoints(vec![node(1), node(2)]))
+        .when(v >= 16 && c.full(), |m| {
+            m.with_node_endpoints(vec![node(1), node(2)])
+        })
         .with_unknown_tagged_fields(c.tags())
 }
 
@@ -324,7 +339,9 @@ fn metadata(c: &Ctx) -> MetadataResponse {
         .when(v >= 2, |m| m.with_cluster_id(c.opt(true, "cluster-id")))
         .when(v >= 1, |m| m.with_controller_id(BrokerId(1)))
         .with_topics(vec![topic.clone(), topic])
-        .when((8..=10).contains(&v), |m| m.with_cluster_authorized_operations(0x10))
+        .when((8..=10).contains(&v), |m| {
+            m.with_cluster_authorized_operations(0x10)
+        })
         .when(v >= 13, |m| m.with_error_code(0))
         .with_unknown_tagged_fields(c.tags())
 }
@@ -386,7 +403,9 @@ fn offset_fetch(c: &Ctx) -> OffsetFetchResponse {
         .with_unknown_tagged_fields(c.tags());
     OffsetFetchResponse::default()
         .when(v >= 3, |m| m.with_throttle_time_ms(0))
-        .when(v <= 7, |m| m.with_topics(vec![old_topic.clone(), old_topic]))
+        .when(v <= 7, |m| {
+            m.with_topics(vec![old_topic.clone(), old_topic])
+        })
         .when((2..=7).contains(&v), |m| m.with_error_code(0))
         .when(v >= 8, |m| m.with_groups(vec![group.clone(), group]))
         .with_unknown_tagged_fields(c.tags())
@@ -413,8 +432,12 @@ fn find_coordinator(c: &Ctx) -> FindCoordinatorResponse {
                 .with_host(c.s("broker.example"))
                 .with_port(9092)
         })
-        .when((1..=3).contains(&v), |m| m.with_error_message(c.opt(true, "none")))
-        .when(v >= 4, |m| m.with_coordinators(vec![coordinator("group-a"), coordinator("txn-b")]))
+        .when((1..=3).contains(&v), |m| {
+            m.with_error_message(c.opt(true, "none"))
+        })
+        .when(v >= 4, |m| {
+            m.with_coordinators(vec![coordinator("group-a"), coordinator("txn-b")])
+        })
         .with_unknown_tagged_fields(c.tags())
 }
 
@@ -424,7 +447,9 @@ fn join_group(c: &Ctx) -> JoinGroupResponse {
     let member = |id| {
         JoinGroupResponseMember::default()
             .with_member_id(c.s(id))
-            .when(v >= 5, |m| m.with_group_instance_id(c.opt(true, "instance-1")))
+            .when(v >= 5, |m| {
+                m.with_group_instance_id(c.opt(true, "instance-1"))
+            })
             .with_metadata(c.bytes(b"\x00\x01subscription"))
             .with_unknown_tagged_fields(c.tags())
     };
@@ -461,7 +486,9 @@ fn leave_group(c: &Ctx) -> LeaveGroupResponse {
     LeaveGroupResponse::default()
         .when(v >= 1, |m| m.with_throttle_time_ms(0))
         .with_error_code(0)
-        .when(v >= 3, |m| m.with_members(vec![member("member-1"), member("member-2")]))
+        .when(v >= 3, |m| {
+            m.with_members(vec![member("member-1"), member("member-2")])
+        })
         .with_unknown_tagged_fields(c.tags())
 }
 
@@ -484,7 +511,9 @@ fn describe_groups(c: &Ctx) -> DescribeGroupsResponse {
     let member = |id| {
         DescribedGroupMember::default()
             .with_member_id(c.s(id))
-            .when(v >= 4, |m| m.with_group_instance_id(c.opt(true, "instance-1")))
+            .when(v >= 4, |m| {
+                m.with_group_instance_id(c.opt(true, "instance-1"))
+            })
             .with_client_id(c.s("client"))
             .with_client_host(c.s("/10.0.0.1"))
             .with_member_metadata(c.bytes(b"metadata"))
@@ -579,7 +608,10 @@ fn create_topics(c: &Ctx) -> CreateTopicsResponse {
         .when(v >= 5, |t| {
             t.with_num_partitions(3)
                 .with_replication_factor(2)
-                .with_configs(c.full().then(|| vec![config("cleanup.policy"), config("retention.ms")]))
+                .with_configs(
+                    c.full()
+                        .then(|| vec![config("cleanup.policy"), config("retention.ms")]),
+                )
         })
         .when(v >= 5 && c.full(), |t| t.with_topic_config_error_code(29))
         .with_unknown_tagged_fields(c.tags());
@@ -679,7 +711,9 @@ fn add_partitions_to_txn(c: &Ctx) -> AddPartitionsToTxnResponse {
             m.with_error_code(0)
                 .with_results_by_transaction(vec![result.clone(), result])
         })
-        .when(v <= 3, |m| m.with_results_by_topic_v3_and_below(vec![topic.clone(), topic]))
+        .when(v <= 3, |m| {
+            m.with_results_by_topic_v3_and_below(vec![topic.clone(), topic])
+        })
         .with_unknown_tagged_fields(c.tags())
 }
 
@@ -694,7 +728,9 @@ fn end_txn(c: &Ctx) -> EndTxnResponse {
     EndTxnResponse::default()
         .with_throttle_time_ms(0)
         .with_error_code(0)
-        .when(c.v >= 5, |m| m.with_producer_id(ProducerId(1_000)).with_producer_epoch(3))
+        .when(c.v >= 5, |m| {
+            m.with_producer_id(ProducerId(1_000)).with_producer_epoch(3)
+        })
         .with_unknown_tagged_fields(c.tags())
 }
 
@@ -733,7 +769,10 @@ fn describe_configs(c: &Ctx) -> DescribeConfigsResponse {
             .with_read_only(false)
             .with_config_source(5)
             .with_is_sensitive(false)
-            .with_synonyms(vec![synonym("log.cleanup.policy"), synonym("cleanup.policy")])
+            .with_synonyms(vec![
+                synonym("log.cleanup.policy"),
+                synonym("cleanup.policy"),
+            ])
             .when(v >= 3, |r| {
                 r.with_config_type(2)
                     .with_documentation(c.opt(true, "what to do with old segments"))
