@@ -231,7 +231,7 @@ async fn garbage_body_is_a_typed_decode_error_and_keeps_the_connection() {
     assert!(
         matches!(
             err,
-            ConnectionError::Protocol(ProtocolError::Decode {
+            ConnectionError::Protocol(ProtocolError::Malformed {
                 api: ApiKey::Metadata,
                 ..
             })
@@ -395,5 +395,55 @@ proptest! {
             // Display must work for every error.
             let _ = e.to_string();
         }
+    }
+
+    /// A well-framed response with the right correlation id but an arbitrary body: the bounds
+    /// check or the decoder rejects it with a typed error; nothing allocates by a hostile count.
+    #[test]
+    fn arbitrary_response_bodies_never_panic(
+        version in 0i16..=12,
+        body in proptest::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (result, largest) = rt.block_on(async move {
+            let (conn, mut server) = pair();
+            tokio::spawn(async move {
+                let id = read_request(&mut server).await;
+                let _ = server.write_all(&frame(id, &body)).await;
+                server
+            });
+            largest_allocation(conn.request_version(&MetadataRequest::default(), version)).await
+        });
+        prop_assert!(largest <= MAX_FRAME + 64 * 1024, "allocated {}", largest);
+        if let Err(e) = result {
+            prop_assert!(!matches!(e, ConnectionError::Poisoned(_)), "{e:?}");
+        }
+    }
+
+    /// Hostile array counts in an otherwise valid Metadata response.
+    #[test]
+    fn huge_array_counts_are_rejected_before_allocation(count in 1_000u32..=u32::MAX, version in 1i16..=8) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (result, largest) = rt.block_on(async move {
+            let (conn, mut server) = pair();
+            tokio::spawn(async move {
+                let id = read_request(&mut server).await;
+                let mut body = BytesMut::new();
+                if version >= 3 {
+                    body.put_i32(0); // throttle_time_ms
+                }
+                body.put_u32(count); // brokers array count
+                body.put_slice(&[0; 16]);
+                let _ = server.write_all(&frame(id, &body)).await;
+                server
+            });
+            largest_allocation(conn.request_version(&MetadataRequest::default(), version)).await
+        });
+        prop_assert!(largest <= MAX_FRAME + 64 * 1024, "allocated {}", largest);
+        let err = result.unwrap_err();
+        prop_assert!(
+            matches!(err, ConnectionError::Protocol(ProtocolError::Malformed { .. })),
+            "{err:?}"
+        );
     }
 }

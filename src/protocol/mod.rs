@@ -43,6 +43,17 @@ pub enum ProtocolError {
         /// What went wrong.
         reason: String,
     },
+    /// A response failed the bounds pre-check: a length or element count cannot fit in the
+    /// bytes that follow it. Caught before the decoder could allocate by that count.
+    #[error("malformed {api:?} v{version} response: {source}")]
+    Malformed {
+        /// The response's API.
+        api: ApiKey,
+        /// The version it was checked at.
+        version: i16,
+        /// The offending field.
+        source: guard::GuardError,
+    },
     /// A response decoded fine but left bytes unread, so its layout did not match the version.
     #[error("{api:?} v{version} response has {trailing} trailing bytes")]
     TrailingBytes {
@@ -162,6 +173,15 @@ pub fn decode_response<R: Request>(
     let header_version = api.response_header_version(version);
     let header =
         ResponseHeader::decode(&mut frame, header_version).map_err(|e| err(e.to_string()))?;
+    // kafka-protocol sizes arrays by the count on the wire before reading them; make sure every
+    // count and length fits the frame first.
+    guard::check_response_body(api, version, &frame).map_err(|source| {
+        ProtocolError::Malformed {
+            api,
+            version,
+            source,
+        }
+    })?;
     let body = R::Response::decode(&mut frame, version).map_err(|e| err(e.to_string()))?;
     if frame.has_remaining() {
         return Err(ProtocolError::TrailingBytes {
@@ -190,13 +210,13 @@ mod tests {
     }
 
     #[test]
-    fn truncated_response_is_a_decode_error() {
+    fn truncated_response_is_a_typed_error() {
         // correlation id, then a Metadata v12 body cut short.
         let frame = Bytes::from_static(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 5]);
         let err = decode_response::<MetadataRequest>(frame, 12).unwrap_err();
         assert!(matches!(
             err,
-            ProtocolError::Decode {
+            ProtocolError::Malformed {
                 api: ApiKey::Metadata,
                 version: 12,
                 ..

@@ -301,8 +301,14 @@ mod tests {
         assert_eq!(again, first.bootstrap);
         assert_eq!(cli_status(dir.path()).await.map(|s| s.pid), Some(first.pid));
 
+        let pid_file = first.log_file.with_file_name("kafka.pid");
+        assert_eq!(
+            std::fs::read_to_string(&pid_file).unwrap().trim(),
+            first.pid.to_string()
+        );
         assert!(cli_stop(dir.path()).await.unwrap());
         assert!(!pid_alive(first.pid));
+        assert!(!pid_file.exists());
         assert_eq!(cli_status(dir.path()).await, None);
 
         let restarted = start_with_port(dir.path(), None)

@@ -797,11 +797,13 @@ impl LocalKafka {
             .collect()
     }
 
-    /// Drops the (reaped) children and marks every node stopped.
+    /// Drops the (reaped) children and marks their nodes stopped.
+    /// Only nodes that had a child are touched: after `into_detached` the pid files belong to running brokers.
     fn forget_children(&mut self) {
         for node in &mut self.nodes {
-            node.running.get_mut().child = None;
-            node.stopped();
+            if node.running.get_mut().child.take().is_some() {
+                node.stopped();
+            }
         }
     }
 }
@@ -889,6 +891,33 @@ fn split_log(log: &File, path: &Path) -> Result<(File, File), TestingError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handles_and_futures_can_cross_threads() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: T) {}
+        let builder = LocalKafka::builder();
+        send(builder.start());
+        send(super::super::cli_start(Path::new("/nonexistent")));
+        let dir = tempfile::tempdir().unwrap();
+        let kafka = LocalKafka {
+            nodes: Vec::new(),
+            root: dir.path().to_path_buf(),
+            temp: None,
+            remove_data: false,
+            log4j2: PathBuf::new(),
+            java: PathBuf::new(),
+            libs: PathBuf::new(),
+            jvm_args: Vec::new(),
+            grace: Duration::ZERO,
+            startup_timeout: Duration::ZERO,
+            detached: false,
+        };
+        send_sync(&kafka);
+        send(kafka.stop_node(1));
+        send(kafka.start_node(1));
+        send(kafka.stop());
+    }
 
     #[test]
     fn builder_rejects_contradictions() {

@@ -20,13 +20,17 @@
 //!
 //! # Processes and cleanup
 //! Every node is a `java … kafka.Kafka server.properties` child process whose stdout and stderr go to
-//! [`NodeInfo::log_file`] (log4j2 writes there at INFO too). Stopping sends SIGTERM, waits a grace period (10 s by
-//! default), then sends SIGKILL. [`LocalKafka`]'s `Drop` does this synchronously, so a panicking test still stops its
-//! brokers. For a test process that dies without unwinding (SIGKILL, abort, or a `static` that is never dropped, as
-//! in [`shared_bootstrap`]), each JVM has a watchdog: a small `sh` process that blocks reading a pipe whose only writer
+//! [`NodeInfo::log_file`] (log4j2 writes there at INFO too). [`LocalKafka::stop_node`] sends SIGTERM, waits a grace
+//! period (10 s by default), then sends SIGKILL. Stopping the whole cluster does the same when its data is kept, and
+//! sends SIGKILL at once when the data is about to be deleted anyway. [`LocalKafka`]'s `Drop` stops the cluster
+//! synchronously, so a panicking test still stops its brokers.
+//!
+//! For a test process that dies without unwinding (SIGKILL, abort, or a `static` that is never dropped, as in
+//! [`shared_bootstrap`]), each JVM has a watchdog: a small `sh` process that blocks reading a pipe whose only writer
 //! is the test process. The kernel closes that pipe when the test process ends, however it ends; the watchdog then
-//! stops the JVM the same way (SIGTERM, grace, SIGKILL) and removes its data unless asked to keep it. The watchdog
-//! needs no `libc` and no polling of pids. It is disarmed (killed) before the crate stops a node itself.
+//! stops the JVM the same way and removes its data unless asked to keep it. This needs no `libc`, no
+//! `PR_SET_PDEATHSIG` and no polling of the parent's pid (which could be reused). The watchdog is disarmed (killed)
+//! before the crate stops a node itself. Each node's pid is also written to [`NodeInfo::pid_file`].
 //!
 //! Brokers for the `kafka-once broker` command ([`cli_start`], [`cli_status`], [`cli_stop`], [`cli_purge`]) are detached instead:
 //! their own process group, no watchdog, data under a state directory, so they outlive the command.
@@ -40,8 +44,6 @@ mod local;
 mod lock;
 mod probe;
 mod process;
-#[cfg(test)]
-mod scratch;
 mod shared;
 
 use std::path::PathBuf;

@@ -152,7 +152,9 @@ pub(super) fn lookup(api: ApiKey) -> Option<&'static Message> {
 
 use Kind::{Array, Bytes, Str, Struct};
 
-/// Every covered response, in API key order.
+/// Every covered response, in API key order: API, versions `kafka-protocol` decodes, first
+/// flexible version, fields.
+#[rustfmt::skip]
 pub(super) static MESSAGES: &[Message] = &[
     msg(ApiKey::Produce, 3, 13, 9, PRODUCE),
     msg(ApiKey::Fetch, 4, 18, 12, FETCH),
@@ -172,13 +174,7 @@ pub(super) static MESSAGES: &[Message] = &[
     msg(ApiKey::DeleteTopics, 1, 6, 4, DELETE_TOPICS),
     msg(ApiKey::DeleteRecords, 0, 2, 2, DELETE_RECORDS),
     msg(ApiKey::InitProducerId, 0, 6, 2, INIT_PRODUCER_ID),
-    msg(
-        ApiKey::OffsetForLeaderEpoch,
-        2,
-        4,
-        4,
-        OFFSET_FOR_LEADER_EPOCH,
-    ),
+    msg(ApiKey::OffsetForLeaderEpoch, 2, 4, 4, OFFSET_FOR_LEADER_EPOCH),
     msg(ApiKey::AddPartitionsToTxn, 0, 5, 3, ADD_PARTITIONS_TO_TXN),
     msg(ApiKey::AddOffsetsToTxn, 0, 4, 3, ADD_OFFSETS_TO_TXN),
     msg(ApiKey::EndTxn, 0, 5, 3, END_TXN),
