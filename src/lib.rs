@@ -30,6 +30,7 @@
 //! | [`protocol`] | bytes ⇄ typed messages, error codes, supported API versions; no I/O |
 //! | [`connection`] | one broker socket: framing, pipelining, correlation ids, version negotiation |
 //! | [`cluster`] | broker pool, metadata cache with generations, backoff, admin calls |
+//! | [`producer`] | batching, idempotence, partitioner |
 //! | [`config`] | typed client configuration and the ecosystem's string keys |
 //! | `testing` | a real local Apache Kafka for tests and the CLI (feature `testing`) |
 
@@ -42,6 +43,7 @@ pub use kafka_protocol;
 pub mod cluster;
 pub mod config;
 pub mod connection;
+pub mod producer;
 pub mod protocol;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -339,13 +339,16 @@ impl Cluster {
         }
     }
 
-    /// Closes every connection. Requests in flight fail with a retriable error.
+    /// Closes every connection. Requests in flight fail with a retriable error; later calls
+    /// open new connections.
     pub fn close(&self) {
-        self.inner
-            .slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        let slots =
+            std::mem::take(&mut *self.inner.slots.lock().unwrap_or_else(|p| p.into_inner()));
+        for slot in slots.into_values() {
+            if let Some(conn) = slot.connection {
+                conn.close();
+            }
+        }
     }
 
     /// The request timeout (`request.timeout.ms`), which also bounds retried admin calls.

@@ -32,6 +32,7 @@ pub(super) async fn run<S>(
     stream: S,
     mut commands: mpsc::Receiver<Command>,
     poison: Arc<OnceLock<Arc<ConnectionError>>>,
+    close: Arc<tokio::sync::Notify>,
     limits: Limits,
     addr: String,
 ) where
@@ -108,6 +109,7 @@ pub(super) async fn run<S>(
                 // Every handle is gone; nobody can receive a response any more.
                 None => break ConnectionError::Closed { addr: addr.clone() },
             },
+            () = close.notified() => break ConnectionError::Closed { addr: addr.clone() },
             () = sleep_until_opt(next_deadline), if next_deadline.is_some() => {
                 let now = Instant::now();
                 // The broker may still act on a request we stop waiting for, and its response

@@ -80,6 +80,8 @@ struct Inner {
     versions: OnceLock<ApiVersionTable>,
     /// Set once by the socket task when it dies.
     poison: Arc<OnceLock<Arc<ConnectionError>>>,
+    /// Tells the socket task to close the connection.
+    close: Arc<tokio::sync::Notify>,
 }
 
 /// A handle to one broker connection. Cheap to clone; all clones share the socket.
@@ -135,10 +137,12 @@ impl Connection {
     {
         let (tx, rx) = mpsc::channel(config.max_in_flight.max(1));
         let poison = Arc::new(OnceLock::new());
+        let close = Arc::new(tokio::sync::Notify::new());
         tokio::spawn(io_task::run(
             stream,
             rx,
             poison.clone(),
+            close.clone(),
             io_task::Limits {
                 max_in_flight: config.max_in_flight.max(1),
                 max_frame_size: config.max_frame_size,
@@ -154,6 +158,7 @@ impl Connection {
                 next_correlation_id: AtomicI32::new(0),
                 versions: OnceLock::new(),
                 poison,
+                close,
             }),
         }
     }
@@ -326,6 +331,12 @@ impl Connection {
                 addr: self.inner.addr.clone(),
             })),
         }
+    }
+
+    /// Closes the connection now. Requests in flight fail with a retriable
+    /// [`ConnectionError::Poisoned`] (their outcome is unknown), as with a network fault.
+    pub fn close(&self) {
+        self.inner.close.notify_one();
     }
 
     /// Whether the socket task has died; every request on this handle will fail.

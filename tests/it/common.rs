@@ -52,3 +52,79 @@ pub async fn cluster() -> Cluster {
         .await
         .expect("connect to the shared broker")
 }
+
+/// Reads every record of a partition from `from` up to its high watermark with plain Fetch
+/// requests and the batch decoder (a stand-in for the consumer in tests of the producer).
+pub async fn fetch_all(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+) -> Vec<kafka_once::protocol::records::Record> {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use kafka_once::protocol::records::{BatchContext, decode_batches};
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{FetchRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
+    let meta = cluster.topic(topic).await.unwrap().expect("topic exists");
+    let ctx = BatchContext {
+        topic: Arc::from(topic),
+        partition,
+        max_decompressed: 256 * 1024 * 1024,
+    };
+    let mut out = Vec::new();
+    let mut offset = 0i64;
+    let mut empty_rounds = 0;
+    loop {
+        let leader = cluster
+            .metadata()
+            .leader(topic, partition)
+            .unwrap()
+            .0
+            .node_id;
+        let conn = cluster.broker(leader).await.unwrap();
+        let request = FetchRequest::default()
+            .with_max_wait_ms(100)
+            .with_min_bytes(1)
+            .with_max_bytes(8 * 1024 * 1024)
+            .with_topics(vec![
+                FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_topic_id(meta.id)
+                    .with_partitions(vec![
+                        FetchPartition::default()
+                            .with_partition(partition)
+                            .with_fetch_offset(offset)
+                            .with_partition_max_bytes(4 * 1024 * 1024),
+                    ]),
+            ]);
+        let version = conn.version_for::<FetchRequest>().unwrap();
+        let response = conn
+            .request_with_timeout(&request, version, Duration::from_secs(30))
+            .await
+            .unwrap();
+        let p = &response.responses[0].partitions[0];
+        if p.error_code != 0 {
+            // Leadership may still be settling right after creation.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let records: Bytes = p.records.clone().unwrap_or_default();
+        let decoded = decode_batches(records, &ctx).expect("batches decode");
+        for batch in decoded.batches {
+            out.extend(batch.records.into_iter().filter(|r| r.offset >= offset));
+        }
+        if let Some(next) = decoded.next_offset {
+            offset = offset.max(next);
+        }
+        if offset >= p.high_watermark {
+            break;
+        }
+        empty_rounds += 1;
+        assert!(empty_rounds < 100_000, "fetch made no progress");
+    }
+    out
+}

@@ -7,4 +7,5 @@
 mod admin;
 mod common;
 mod connection;
+mod producer;
 mod restart;
