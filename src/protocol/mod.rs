@@ -8,6 +8,7 @@
 
 pub mod error_code;
 pub mod guard;
+pub mod records;
 pub mod versions;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};

@@ -9,8 +9,8 @@ use super::codec::{self, CodecError};
 use super::types::KNOWN_ATTRIBUTES;
 use super::wire::{Reader, WireResult};
 use super::{
-    BatchHeader, Compression, ControlKind, ControlRecord, Header, Record, RecordBatch,
-    RecordError, TimestampType,
+    BatchHeader, Compression, ControlKind, ControlRecord, Header, Record, RecordBatch, RecordError,
+    TimestampType,
 };
 
 /// `baseOffset` and `batchLength`: the part of every batch (and legacy message) that precedes
@@ -233,9 +233,8 @@ fn decode_batch(
             actual,
         });
     }
-    let header = read_header(buf, start, end, ctx).map_err(|e| ctx.corrupt(base_offset, e))?;
-    let attributes = header.1;
-    let mut header = header.0;
+    let (mut header, attributes) =
+        read_header(buf, start, end).map_err(|e| ctx.corrupt(base_offset, e))?;
     if attributes & !KNOWN_ATTRIBUTES != 0 {
         return Err(RecordError::UnknownAttributes {
             topic: ctx.topic.clone(),
@@ -244,13 +243,14 @@ fn decode_batch(
             attributes,
         });
     }
-    header.compression =
-        Compression::from_attributes(attributes).ok_or_else(|| RecordError::UnsupportedCompression {
+    header.compression = Compression::from_attributes(attributes).ok_or_else(|| {
+        RecordError::UnsupportedCompression {
             topic: ctx.topic.clone(),
             partition: ctx.partition,
             base_offset,
             codec: (attributes & super::types::COMPRESSION_MASK) as u8,
-        })?;
+        }
+    })?;
     let count = usize::try_from(header.record_count).map_err(|_| {
         ctx.corrupt(
             base_offset,
@@ -317,12 +317,7 @@ fn decode_batch(
 }
 
 /// Reads the fixed header; returns it (compression still unset) and the raw attributes.
-fn read_header(
-    buf: &Bytes,
-    start: usize,
-    end: usize,
-    _ctx: &BatchContext,
-) -> WireResult<(BatchHeader, i16)> {
+fn read_header(buf: &Bytes, start: usize, end: usize) -> WireResult<(BatchHeader, i16)> {
     let mut r = Reader::new(buf, start, end);
     let base_offset = r.i64("baseOffset")?;
     let batch_length = r.i32("batchLength")?;
@@ -376,18 +371,14 @@ fn read_records(
     }
     let mut records = Vec::with_capacity(count);
     for i in 0..count {
-        let record = read_record(&mut r, header).map_err(|e| {
-            ctx.corrupt(base_offset, format!("record {i} of {count}: {e}"))
-        })?;
+        let record = read_record(&mut r, header)
+            .map_err(|e| ctx.corrupt(base_offset, format!("record {i} of {count}: {e}")))?;
         records.push(record);
     }
     if r.remaining() != 0 {
         return Err(ctx.corrupt(
             base_offset,
-            format!(
-                "{} bytes follow the last of {count} records",
-                r.remaining()
-            ),
+            format!("{} bytes follow the last of {count} records", r.remaining()),
         ));
     }
     Ok(records)
@@ -495,7 +486,9 @@ fn parse_control(record: &Record) -> Result<ControlRecord, String> {
     };
     let value_version = i16::from_be_bytes([w0, w1]);
     if value_version < 0 {
-        return Err(format!("transaction marker value has version {value_version}"));
+        return Err(format!(
+            "transaction marker value has version {value_version}"
+        ));
     }
     Ok(ControlRecord {
         kind,

@@ -223,7 +223,8 @@ impl BatchHeader {
 
     /// Offset of the last record the batch covers: `base_offset + last_offset_delta`.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset.saturating_add(i64::from(self.last_offset_delta))
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// The offset to fetch after this batch: `last_offset() + 1`.

@@ -35,6 +35,19 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    /// Splits off the next `len` bytes as a reader of their own. The caller checked
+    /// `len <= self.remaining()`.
+    pub(crate) fn split(&mut self, len: usize) -> Reader<'a> {
+        debug_assert!(len <= self.remaining());
+        let sub = Reader {
+            buf: self.buf,
+            pos: self.pos,
+            end: self.pos + len,
+        };
+        self.pos += len;
+        sub
+    }
+
     fn take(&mut self, n: usize, what: &str) -> WireResult<&'a [u8]> {
         if n > self.remaining() {
             return Err(format!(
