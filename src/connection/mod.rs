@@ -274,6 +274,30 @@ impl Connection {
         Ok(body)
     }
 
+    /// Hands `request` to the socket task and returns a future of its response, without waiting
+    /// for it. Requests enqueued one after another on a connection are written in that order,
+    /// which is what the producer needs to pipeline several batches of one partition.
+    ///
+    /// The returned future enforces `timeout`, counted from now. Cancel safety: the enqueue step
+    /// is cancel safe (a dropped call has enqueued nothing); dropping the returned future is safe
+    /// as for [`request`](Self::request).
+    pub async fn enqueue<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<PendingResponse<R>, ConnectionError> {
+        let deadline = Instant::now() + timeout;
+        let raw = self
+            .enqueue_raw(request, version, deadline, timeout)
+            .await?;
+        Ok(PendingResponse {
+            raw,
+            version,
+            _request: std::marker::PhantomData,
+        })
+    }
+
     /// Sends a request and returns the raw response frame (the header included, the size
     /// prefix not).
     async fn request_raw<R: Request>(
@@ -282,6 +306,20 @@ impl Connection {
         version: i16,
         timeout: Duration,
     ) -> Result<Bytes, ConnectionError> {
+        let deadline = Instant::now() + timeout;
+        self.enqueue_raw(request, version, deadline, timeout)
+            .await?
+            .wait()
+            .await
+    }
+
+    async fn enqueue_raw<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<RawPending, ConnectionError> {
         if let Some(cause) = self.inner.poison.get() {
             return Err(ConnectionError::Poisoned(cause.clone()));
         }
@@ -294,34 +332,33 @@ impl Connection {
             & i32::MAX;
         let frame =
             protocol::encode_request(request, version, correlation_id, &self.inner.client_id)?;
-        let deadline = Instant::now() + timeout;
         let (reply, response) = oneshot::channel();
         let api = protocol::api_key::<R>();
-        let exchange = async {
-            let command = Command {
-                correlation_id,
-                api,
-                timeout,
-                frame,
-                deadline,
-                reply,
-            };
-            if self.inner.commands.send(command).await.is_err() {
-                return Err(self.poisoned());
-            }
-            match response.await {
-                Ok(result) => result,
-                Err(_) => Err(self.poisoned()),
-            }
+        let command = Command {
+            correlation_id,
+            api,
+            timeout,
+            frame,
+            deadline,
+            reply,
         };
-        match tokio::time::timeout_at(deadline, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(ConnectionError::RequestTimeout {
-                addr: self.inner.addr.clone(),
-                api,
-                timeout,
-            }),
+        let timed_out = || ConnectionError::RequestTimeout {
+            addr: self.inner.addr.clone(),
+            api,
+            timeout,
+        };
+        match tokio::time::timeout_at(deadline, self.inner.commands.send(command)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(self.poisoned()),
+            Err(_) => return Err(timed_out()),
         }
+        Ok(RawPending {
+            conn: self.clone(),
+            response,
+            deadline,
+            api,
+            timeout,
+        })
     }
 
     fn poisoned(&self) -> ConnectionError {
@@ -349,9 +386,56 @@ impl Connection {
         self.inner.poison.get().cloned()
     }
 
+    /// An identity of the underlying socket, equal for all clones of this handle and different
+    /// from every other live connection.
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
     /// The address this connection was opened to.
     pub fn addr(&self) -> &str {
         &self.inner.addr
+    }
+}
+
+/// A request in the socket task's hands; resolves to the raw response frame.
+struct RawPending {
+    conn: Connection,
+    response: oneshot::Receiver<Result<Bytes, ConnectionError>>,
+    deadline: Instant,
+    api: ApiKey,
+    timeout: Duration,
+}
+
+impl RawPending {
+    async fn wait(self) -> Result<Bytes, ConnectionError> {
+        match tokio::time::timeout_at(self.deadline, self.response).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(self.conn.poisoned()),
+            Err(_) => Err(ConnectionError::RequestTimeout {
+                addr: self.conn.inner.addr.clone(),
+                api: self.api,
+                timeout: self.timeout,
+            }),
+        }
+    }
+}
+
+/// The response to a request handed to the socket task by [`Connection::enqueue`].
+pub struct PendingResponse<R: Request> {
+    raw: RawPending,
+    version: i16,
+    _request: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R: Request> PendingResponse<R> {
+    /// Waits for the response and decodes it.
+    ///
+    /// Cancel safety: safe; the response is read and discarded.
+    pub async fn response(self) -> Result<R::Response, ConnectionError> {
+        let frame = self.raw.wait().await?;
+        let (_header, body) = protocol::decode_response::<R>(frame, self.version)?;
+        Ok(body)
     }
 }
 

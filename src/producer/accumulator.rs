@@ -33,6 +33,8 @@ pub(super) struct Settings {
     pub retry_backoff_max: Duration,
     pub max_block: Duration,
     pub compression: Compression,
+    /// Batches of one partition in flight at once (`max.in.flight.requests.per.connection`).
+    pub max_in_flight: usize,
 }
 
 /// Records on their way to one partition, sent as one unit.
@@ -64,11 +66,39 @@ impl Batch {
 /// Per-partition state.
 #[derive(Default)]
 pub(super) struct PartitionQueue {
+    /// Batches waiting to be sent, in sequence order (retried batches go back to the front).
     pub batches: VecDeque<Batch>,
-    /// A batch of this partition is in a request; the next waits (keeps order under retries).
-    pub in_flight: bool,
+    /// Batches of this partition in requests right now.
+    pub in_flight: usize,
+    /// A batch failed: send nothing more until every in-flight batch has settled, then resend
+    /// from the lowest sequence, so retries never reorder records.
+    pub blocked: bool,
     /// Next sequence number to assign.
     pub next_sequence: i32,
+    /// The sequence the broker expects next: the one after the last acknowledged batch.
+    pub acked_sequence: i32,
+    /// The connection ([`Connection::id`](crate::connection::Connection::id)) carrying this
+    /// partition's in-flight batches.
+    pub connection: Option<usize>,
+}
+
+impl PartitionQueue {
+    /// Puts a batch back, keeping assigned sequences in order ahead of unsequenced batches.
+    pub fn requeue(&mut self, batch: Batch) {
+        let at = match batch.sequence {
+            Some(seq) => self
+                .batches
+                .iter()
+                .position(|b| b.sequence.is_none_or(|s| s > seq))
+                .unwrap_or(self.batches.len()),
+            None => self
+                .batches
+                .iter()
+                .position(|b| b.sequence.is_none())
+                .unwrap_or(self.batches.len()),
+        };
+        self.batches.insert(at, batch);
+    }
 }
 
 pub(super) struct State {
@@ -139,6 +169,7 @@ impl Shared {
             retry_backoff_max: config.retry_backoff_max(),
             max_block: p.max_block(),
             compression: p.compression_type().into(),
+            max_in_flight: config.max_in_flight().max(1),
         };
         Ok(Self {
             memory: Arc::new(Semaphore::new(settings.buffer_memory)),

@@ -50,6 +50,7 @@ pub(super) async fn init_producer_id(shared: &Shared) -> Result<(), ProducerErro
     // A new id or epoch restarts every partition's sequence at 0.
     for queue in state.queues.values_mut() {
         queue.next_sequence = 0;
+        queue.acked_sequence = 0;
         for batch in &mut queue.batches {
             batch.sequence = None;
             batch.encoded = None;
@@ -76,6 +77,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
         let notified = shared.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        while requests.try_join_next().is_some() {}
 
         if needs_epoch_bump(&shared) {
             if let Err(e) = init_producer_id(&shared).await {
@@ -84,11 +86,17 @@ pub(super) async fn run(shared: Arc<Shared>) {
             }
             continue;
         }
-        let (ready, next_wake) = drain(&shared).await;
-        if !ready.is_empty() {
-            for (node, batches) in group_by_leader(&shared, ready).await {
-                let shared = shared.clone();
-                requests.spawn(async move { send(&shared, node, batches).await });
+        let (rounds, next_wake) = drain(&shared).await;
+        if !rounds.is_empty() {
+            // Round k holds the k-th batch of each partition: requests go out round by round, so
+            // the batches of one partition reach its leader's connection in sequence order.
+            for round in rounds {
+                for (node, batches) in group_by_leader(&shared, round).await {
+                    if let Some(pending) = enqueue(&shared, node, batches).await {
+                        let shared = shared.clone();
+                        requests.spawn(async move { pending.settle(&shared).await });
+                    }
+                }
             }
             continue;
         }
@@ -120,70 +128,75 @@ fn needs_epoch_bump(shared: &Shared) -> bool {
 }
 
 /// Takes every ready batch out of its queue: full, lingered long enough, flushed, or behind
-/// another batch. Returns them with the next instant something becomes ready.
-async fn drain(shared: &Shared) -> (Vec<InFlight>, Option<Instant>) {
+/// another batch; up to `max_in_flight` per partition. Returns them in rounds (the k-th batch of
+/// every partition in round k) with the next instant something becomes ready.
+async fn drain(shared: &Shared) -> (Vec<Vec<InFlight>>, Option<Instant>) {
     let now = Instant::now();
     let settings = &shared.settings;
-    let mut ready = Vec::new();
+    let mut rounds: Vec<Vec<InFlight>> = Vec::new();
     let mut next_wake: Option<Instant> = None;
     let mut expired = Vec::new();
     {
         let mut state = shared.lock();
         if state.bump_epoch {
-            return (ready, None);
+            return (rounds, None);
         }
         let flushing = state.flushing > 0 || state.closed;
         let (pid, epoch) = (state.producer_id, state.producer_epoch);
         let mut taken = 0;
         let mut bump = false;
         for (tp, queue) in state.queues.iter_mut() {
-            if queue.in_flight {
-                continue;
-            }
-            let Some(front) = queue.batches.front() else {
-                continue;
-            };
-            if front.created + settings.delivery_timeout <= now {
-                let batch = queue.batches.pop_front().expect("front exists");
-                // An attempt whose answer was lost may have been written: the sequence may now
-                // have a gap, which only a new epoch closes (the Java client does the same).
-                bump |= batch.maybe_written && settings.idempotent;
-                expired.push((tp.clone(), batch));
-                continue;
-            }
-            let ready_at = match front.retry_at {
-                Some(at) => at,
-                None if flushing
-                    || front.is_full(settings.batch_size)
-                    || queue.batches.len() > 1 =>
-                {
-                    now
+            let mut round = 0;
+            while !queue.blocked && queue.in_flight < settings.max_in_flight {
+                let Some(front) = queue.batches.front() else {
+                    break;
+                };
+                if front.created + settings.delivery_timeout <= now {
+                    let batch = queue.batches.pop_front().expect("front exists");
+                    // An attempt whose answer was lost may have been written: the sequence may
+                    // now have a gap, which only a new epoch closes (as the Java client does).
+                    bump |= batch.maybe_written && settings.idempotent;
+                    expired.push((tp.clone(), batch));
+                    continue;
                 }
-                None => front.created + settings.linger,
-            };
-            if ready_at > now {
-                next_wake = Some(next_wake.map_or(ready_at, |w| w.min(ready_at)));
-                continue;
+                let ready_at = match front.retry_at {
+                    Some(at) => at,
+                    None if flushing
+                        || front.is_full(settings.batch_size)
+                        || queue.batches.len() > 1 =>
+                    {
+                        now
+                    }
+                    None => front.created + settings.linger,
+                };
+                if ready_at > now {
+                    next_wake = Some(next_wake.map_or(ready_at, |w| w.min(ready_at)));
+                    break;
+                }
+                let mut batch = queue.batches.pop_front().expect("front exists");
+                if settings.idempotent && batch.sequence.is_none() {
+                    batch.sequence = Some(queue.next_sequence);
+                    queue.next_sequence =
+                        queue.next_sequence.wrapping_add(batch.records.len() as i32) & i32::MAX;
+                }
+                if batch
+                    .encoded
+                    .as_ref()
+                    .is_none_or(|(p, e, _)| (*p, *e) != (pid, epoch))
+                {
+                    batch.encoded = None;
+                }
+                queue.in_flight += 1;
+                taken += 1;
+                if rounds.len() <= round {
+                    rounds.push(Vec::new());
+                }
+                rounds[round].push(InFlight {
+                    tp: tp.clone(),
+                    batch,
+                });
+                round += 1;
             }
-            let mut batch = queue.batches.pop_front().expect("front exists");
-            if settings.idempotent && batch.sequence.is_none() {
-                batch.sequence = Some(queue.next_sequence);
-                queue.next_sequence =
-                    queue.next_sequence.wrapping_add(batch.records.len() as i32) & i32::MAX;
-            }
-            if batch
-                .encoded
-                .as_ref()
-                .is_none_or(|(p, e, _)| (*p, *e) != (pid, epoch))
-            {
-                batch.encoded = None;
-            }
-            queue.in_flight = true;
-            taken += 1;
-            ready.push(InFlight {
-                tp: tp.clone(),
-                batch,
-            });
         }
         state.in_flight_batches += taken;
         state.bump_epoch |= bump;
@@ -194,9 +207,9 @@ async fn drain(shared: &Shared) -> (Vec<InFlight>, Option<Instant>) {
             partition: tp.1,
             timeout: settings.delivery_timeout,
         };
-        complete(shared, &tp, batch, Err(err));
+        complete(shared, batch, Err(err));
     }
-    (ready, next_wake)
+    (rounds, next_wake)
 }
 
 /// Groups batches by the leader of their partition. Batches whose partition has no known leader
@@ -223,12 +236,41 @@ async fn group_by_leader(shared: &Shared, ready: Vec<InFlight>) -> HashMap<i32, 
     by_node
 }
 
-/// Encodes (once per producer id/epoch), sends one Produce request to `node`, and settles every
-/// batch in it.
-async fn send(shared: &Shared, node: i32, mut batches: Vec<InFlight>) {
+/// A Produce request in the connection's hands.
+struct PendingProduce {
+    batches: Vec<InFlight>,
+    response: crate::connection::PendingResponse<ProduceRequest>,
+}
+
+impl PendingProduce {
+    async fn settle(self, shared: &Shared) {
+        match self.response.response().await {
+            Ok(response) => settle(shared, self.batches, &response),
+            Err(e) => request_failed(shared, self.batches, ClusterError::from(e)).await,
+        }
+    }
+}
+
+/// Encodes (once per producer id/epoch) and hands one Produce request for `node` to its
+/// connection. Returns `None` when nothing was sent (the batches were requeued or failed).
+async fn enqueue(shared: &Shared, node: i32, mut batches: Vec<InFlight>) -> Option<PendingProduce> {
     let (pid, epoch) = shared.producer_id();
     let settings = &shared.settings;
-    for item in &mut batches {
+    // A partition that failed since its batches were drained must not get later batches ahead
+    // of the failed one.
+    let blocked: Vec<InFlight> = {
+        let state = shared.lock();
+        let (blocked, open) = batches
+            .into_iter()
+            .partition(|i| state.queues.get(&i.tp).is_some_and(|q| q.blocked));
+        batches = open;
+        blocked
+    };
+    for item in blocked {
+        retry_later(shared, item, Some(std::time::Duration::ZERO));
+    }
+    let mut encoded = Vec::with_capacity(batches.len());
+    for mut item in batches {
         if item.batch.encoded.is_none() {
             let options = EncodeOptions {
                 compression: settings.compression,
@@ -240,72 +282,94 @@ async fn send(shared: &Shared, node: i32, mut batches: Vec<InFlight>) {
             match encode_batch(&item.batch.records, &options) {
                 Ok(bytes) => item.batch.encoded = Some((pid, epoch, bytes)),
                 Err(e) => {
-                    let tp = item.tp.clone();
-                    let batch = std::mem::replace(&mut item.batch, empty_batch());
-                    finish_in_flight(shared, &tp);
-                    complete(shared, &tp, batch, Err(e.into()));
+                    finish_in_flight(shared, &item.tp);
+                    complete(shared, item.batch, Err(e.into()));
+                    continue;
                 }
             }
         }
+        encoded.push(item);
     }
-    batches.retain(|i| i.batch.encoded.is_some());
+    let mut batches = encoded;
     if batches.is_empty() {
-        return;
+        return None;
+    }
+    let conn = match shared.cluster.broker(node).await {
+        Ok(conn) => conn,
+        Err(e) => {
+            request_failed(shared, batches, e).await;
+            return None;
+        }
+    };
+    // A partition pipelines batches on one connection only. Were a later batch to go out on a
+    // new connection while an earlier one is still on a dying one, the broker could append the
+    // later one first (it accepts any first sequence from a producer it has no state for).
+    let conflicting: Vec<InFlight> = {
+        let mut state = shared.lock();
+        let (conflicting, open): (Vec<_>, Vec<_>) = batches.into_iter().partition(|i| {
+            state
+                .queues
+                .get(&i.tp)
+                .and_then(|q| q.connection)
+                .is_some_and(|id| id != conn.id())
+        });
+        for item in &open {
+            if let Some(q) = state.queues.get_mut(&item.tp) {
+                q.connection = Some(conn.id());
+            }
+        }
+        batches = open;
+        conflicting
+    };
+    for item in conflicting {
+        retry_later(shared, item, Some(std::time::Duration::ZERO));
+    }
+    if batches.is_empty() {
+        return None;
     }
     let result = async {
-        let conn = shared.cluster.broker(node).await?;
         let version = conn.version_for::<ProduceRequest>()?;
         let request = build_request(shared, &batches);
-        for item in &mut batches {
-            item.batch.attempts += 1;
-            item.batch.maybe_written = true;
-        }
-        let timeout = settings.request_timeout;
         Ok::<_, ClusterError>(
-            conn.request_with_timeout(&request, version, timeout)
+            conn.enqueue(&request, version, settings.request_timeout)
                 .await?,
         )
     }
     .await;
     match result {
-        Ok(response) => settle(shared, batches, &response),
-        Err(e) => {
-            // The outcome is unknown (or the request never left): resend the same bytes.
-            tracing::debug!(node, error = %e, "produce request failed");
-            let fatal = !e.is_retriable();
-            let e = Arc::new(e);
-            for item in batches {
-                if fatal {
-                    let err = ProducerError::Cluster(e.clone());
-                    let tp = item.tp.clone();
-                    if item.batch.maybe_written && settings.idempotent {
-                        // Possibly written: a gap in sequences must be closed by a new epoch.
-                        shared.lock().bump_epoch = true;
-                    }
-                    finish_in_flight(shared, &tp);
-                    complete(shared, &tp, item.batch, Err(err));
-                } else {
-                    retry_later(shared, item, None);
-                }
+        Ok(response) => {
+            for item in &mut batches {
+                item.batch.attempts += 1;
+                item.batch.maybe_written = true;
             }
-            let _ = shared.cluster.refresh_metadata().await;
+            Some(PendingProduce { batches, response })
+        }
+        Err(e) => {
+            request_failed(shared, batches, e).await;
+            None
         }
     }
 }
 
-fn empty_batch() -> Batch {
-    Batch {
-        records: Vec::new(),
-        deliveries: Vec::new(),
-        size: 0,
-        created: Instant::now(),
-        _permit: None,
-        sequence: None,
-        encoded: None,
-        attempts: 0,
-        retry_at: None,
-        maybe_written: false,
+/// A whole request failed: resend its batches when the error is retriable (the outcome is
+/// unknown, and idempotence makes the resend safe), else fail them.
+async fn request_failed(shared: &Shared, batches: Vec<InFlight>, e: ClusterError) {
+    tracing::debug!(error = %e, "produce request failed");
+    let fatal = !e.is_retriable();
+    let e = Arc::new(e);
+    for item in batches {
+        if fatal {
+            if item.batch.maybe_written && shared.settings.idempotent {
+                // Possibly written: a gap in sequences must be closed by a new epoch.
+                shared.lock().bump_epoch = true;
+            }
+            finish_in_flight(shared, &item.tp);
+            complete(shared, item.batch, Err(ProducerError::Cluster(e.clone())));
+        } else {
+            retry_later(shared, item, None);
+        }
     }
+    let _ = shared.cluster.refresh_metadata().await;
 }
 
 fn build_request(shared: &Shared, batches: &[InFlight]) -> ProduceRequest {
@@ -343,66 +407,68 @@ fn settle(shared: &Shared, batches: Vec<InFlight>, response: &ProduceResponse) {
     let metadata = shared.cluster.metadata();
     let mut refresh = false;
     for item in batches {
-        let (topic, partition) = (&item.tp.0, item.tp.1);
-        let topic_id = metadata.topic(topic).map(|t| t.id);
+        let (topic, partition) = (item.tp.0.clone(), item.tp.1);
+        let topic_id = metadata
+            .topic(&topic)
+            .map(|t| t.id)
+            .filter(|id| !id.is_nil());
         let answer = response
             .responses
             .iter()
-            .find(|t| {
-                t.name.as_str() == &**topic
-                    || (topic_id.is_some_and(|id| !id.is_nil() && t.topic_id == id))
-            })
+            .find(|t| t.name.as_str() == &*topic || topic_id.is_some_and(|id| t.topic_id == id))
             .and_then(|t| t.partition_responses.iter().find(|p| p.index == partition));
         let Some(p) = answer else {
-            // The broker ignored this partition; resend it.
+            // The broker did not answer for this partition; resend it.
             retry_later(shared, item, None);
             continue;
         };
         let message = p.error_message.as_ref().map(|m| m.to_string());
-        match ErrorCode::from_i16(p.error_code) {
-            None => {
-                let (base_offset, append_time) = (p.base_offset, p.log_append_time_ms);
-                deliver(shared, item, base_offset, append_time);
-            }
-            // The batch was written by an earlier attempt whose answer we lost.
+        let code = ErrorCode::from_i16(p.error_code);
+        match code {
+            None => deliver(shared, item, p.base_offset, p.log_append_time_ms),
+            // Written by an earlier attempt whose answer was lost.
             Some(ErrorCode::DuplicateSequenceNumber) => deliver(shared, item, -1, -1),
-            Some(code) => {
-                let action = code.action();
-                match (code, action) {
-                    (ErrorCode::UnknownProducerId | ErrorCode::OutOfOrderSequenceNumber, _)
-                        if shared.settings.idempotent =>
-                    {
-                        // KIP-360: the broker lost (or never had) our sequence state. A new epoch
-                        // restarts sequences; this batch was rejected, so resending it under the
-                        // new epoch cannot duplicate it.
-                        tracing::warn!(%topic, partition, %code, "bumping producer epoch");
-                        shared.lock().bump_epoch = true;
-                        let mut item = item;
-                        item.batch.sequence = None;
-                        item.batch.encoded = None;
-                        item.batch.maybe_written = false;
-                        retry_later(shared, item, None);
-                    }
-                    (_, ErrorAction::RefreshMetadata) => {
-                        refresh = true;
-                        rejected_retry(shared, item);
-                    }
-                    (_, ErrorAction::Retry | ErrorAction::RediscoverCoordinator) => {
-                        rejected_retry(shared, item)
-                    }
-                    _ => {
-                        let err = ProducerError::Broker {
-                            topic: topic.clone(),
-                            partition,
-                            code,
-                            message,
-                        };
-                        let tp = item.tp.clone();
-                        finish_in_flight(shared, &tp);
-                        complete(shared, &tp, item.batch, Err(err));
-                    }
+            Some(ErrorCode::OutOfOrderSequenceNumber) if shared.settings.idempotent => {
+                let expected = shared.lock().queues.get(&item.tp).map(|q| q.acked_sequence);
+                if item.batch.sequence != expected {
+                    // An earlier batch of this partition failed, so the broker saw a gap. Resend
+                    // once the earlier one is through.
+                    rejected_retry(shared, item);
+                } else {
+                    // The broker lost our sequence state (KIP-360): a new epoch restarts
+                    // sequences. The batch was rejected, so resending it cannot duplicate it.
+                    tracing::warn!(%topic, partition, "out of order sequence; bumping producer epoch");
+                    bump_and_requeue(shared, item);
                 }
             }
+            Some(ErrorCode::UnknownProducerId) if shared.settings.idempotent => {
+                tracing::warn!(%topic, partition, "unknown producer id; bumping producer epoch");
+                bump_and_requeue(shared, item);
+            }
+            Some(code) => match code.action() {
+                ErrorAction::RefreshMetadata => {
+                    refresh = true;
+                    rejected_retry(shared, item);
+                }
+                ErrorAction::Retry | ErrorAction::RediscoverCoordinator => {
+                    rejected_retry(shared, item)
+                }
+                ErrorAction::Rejoin | ErrorAction::Fail => {
+                    let err = ProducerError::Broker {
+                        topic,
+                        partition,
+                        code,
+                        message,
+                    };
+                    if shared.settings.idempotent {
+                        // Later batches of the partition carry sequences after this one, which
+                        // will never be written: restart sequences under a new epoch.
+                        shared.lock().bump_epoch = true;
+                    }
+                    finish_in_flight(shared, &item.tp);
+                    complete(shared, item.batch, Err(err));
+                }
+            },
         }
     }
     if refresh {
@@ -413,16 +479,33 @@ fn settle(shared: &Shared, batches: Vec<InFlight>, response: &ProduceResponse) {
     }
 }
 
-/// The broker rejected the batch with a retriable error: it was not written.
+fn bump_and_requeue(shared: &Shared, mut item: InFlight) {
+    shared.lock().bump_epoch = true;
+    item.batch.sequence = None;
+    item.batch.encoded = None;
+    item.batch.maybe_written = false;
+    retry_later(shared, item, None);
+}
+
+/// The broker rejected the batch with a retriable error: this attempt was not written.
 fn rejected_retry(shared: &Shared, mut item: InFlight) {
-    // Not written by this attempt; an earlier attempt may still have been.
-    let earlier_unknown = item.batch.attempts > 1 && item.batch.maybe_written;
-    item.batch.maybe_written = earlier_unknown;
+    // An earlier attempt may still have been.
+    item.batch.maybe_written = item.batch.attempts > 1 && item.batch.maybe_written;
     retry_later(shared, item, None);
 }
 
 fn deliver(shared: &Shared, item: InFlight, base_offset: i64, append_time: i64) {
     let tp = item.tp.clone();
+    {
+        let mut state = shared.lock();
+        if let Some(q) = state.queues.get_mut(&tp)
+            && let Some(seq) = item.batch.sequence
+        {
+            // A resent batch may settle after a later one; never move backwards.
+            let end = seq.wrapping_add(item.batch.records.len() as i32) & i32::MAX;
+            q.acked_sequence = q.acked_sequence.max(end);
+        }
+    }
     finish_in_flight(shared, &tp);
     let Batch {
         records,
@@ -450,16 +533,21 @@ fn deliver(shared: &Shared, item: InFlight, base_offset: i64, append_time: i64) 
     shared.wake.notify_one();
 }
 
-/// Marks the partition's in-flight slot free.
+/// Frees one in-flight slot of the partition; the last one lifts a retry block.
 fn finish_in_flight(shared: &Shared, tp: &TopicPartition) {
     let mut state = shared.lock();
     state.in_flight_batches = state.in_flight_batches.saturating_sub(1);
     if let Some(q) = state.queues.get_mut(tp) {
-        q.in_flight = false;
+        q.in_flight = q.in_flight.saturating_sub(1);
+        if q.in_flight == 0 {
+            q.blocked = false;
+            q.connection = None;
+        }
     }
 }
 
-/// Puts a batch back at the front of its queue, to be resent after a backoff.
+/// Puts a batch back in sequence order, to be resent after a backoff, and blocks its partition
+/// until every other in-flight batch of it has settled.
 fn retry_later(shared: &Shared, mut item: InFlight, delay: Option<std::time::Duration>) {
     let delay = delay.unwrap_or_else(|| {
         let mut b = Backoff::new(
@@ -476,19 +564,18 @@ fn retry_later(shared: &Shared, mut item: InFlight, delay: Option<std::time::Dur
     let mut state = shared.lock();
     state.in_flight_batches = state.in_flight_batches.saturating_sub(1);
     let queue = state.queues.entry(item.tp).or_default();
-    queue.in_flight = false;
-    queue.batches.push_front(item.batch);
+    queue.in_flight = queue.in_flight.saturating_sub(1);
+    queue.blocked = queue.in_flight > 0;
+    if queue.in_flight == 0 {
+        queue.connection = None;
+    }
+    queue.requeue(item.batch);
     drop(state);
     shared.wake.notify_one();
 }
 
-/// Fails (or completes) every record of a batch that is no longer in flight.
-fn complete(
-    shared: &Shared,
-    _tp: &TopicPartition,
-    batch: Batch,
-    result: Result<(), ProducerError>,
-) {
+/// Fails every record of a batch that is no longer in flight.
+fn complete(shared: &Shared, batch: Batch, result: Result<(), ProducerError>) {
     let n = batch.deliveries.len();
     for tx in batch.deliveries {
         let _ = tx.send(match &result {

@@ -93,6 +93,9 @@ pub enum ProtocolError {
         /// The API.
         api: ApiKey,
     },
+    /// A record batch could not be decoded or encoded.
+    #[error(transparent)]
+    Records(#[from] records::RecordError),
 }
 
 /// Returns the [`ApiKey`] of a request type.

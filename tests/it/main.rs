@@ -7,5 +7,6 @@
 mod admin;
 mod common;
 mod connection;
+mod golden;
 mod producer;
 mod restart;

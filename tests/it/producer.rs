@@ -145,7 +145,10 @@ async fn idempotence_survives_cut_connections() {
         d.await.expect("every record delivered despite the cuts");
     }
     let retried = producer.retried_batches();
-    eprintln!("batches resent after cuts: {retried}");
+    eprintln!(
+        "batches resent after cuts: {retried}, producer id/epoch {:?}",
+        producer.producer_id()
+    );
     assert!(retried > 0, "the cuts should have forced resends");
     producer.close().await;
 
@@ -160,6 +163,20 @@ async fn idempotence_survives_cut_connections() {
             .iter()
             .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
             .collect();
+        if got.len() != sent.len() {
+            let mut seen = std::collections::HashMap::new();
+            for r in &records {
+                let v = String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap();
+                seen.entry(v).or_insert_with(Vec::new).push(r.offset);
+            }
+            let mut dups: Vec<_> = seen.iter().filter(|(_, o)| o.len() > 1).collect();
+            dups.sort_by_key(|(_, o)| o[0]);
+            eprintln!(
+                "{} duplicated values; first: {:?}",
+                dups.len(),
+                dups.iter().take(3).collect::<Vec<_>>()
+            );
+        }
         assert_eq!(got.len(), sent.len(), "partition {p}: duplicates or losses");
         assert!(got == sent, "partition {p}: records out of send order");
         total += got.len();

@@ -55,7 +55,7 @@ pub(crate) fn decompress(
             snappy_block(input, limit, &mut out)?;
             Ok(out)
         }
-        Compression::Lz4 => read_bounded(lz4_flex::frame::FrameDecoder::new(input), limit),
+        Compression::Lz4 => lz4_decompress(input, limit),
         Compression::Zstd => zstd_decompress(input, limit),
     }
 }
@@ -198,6 +198,67 @@ fn xerial_compress(input: &[u8]) -> Result<Vec<u8>, String> {
         out.extend_from_slice(&block[..n]);
     }
     Ok(out)
+}
+
+/// Magic number of an LZ4 frame (little-endian on the wire).
+const LZ4_MAGIC: u32 = 0x184D_2204;
+
+/// One or more LZ4 frames. Each frame is delimited by walking its blocks first: `lz4_flex` takes
+/// the end of its input for the end of a frame, so without this a frame cut before its end mark
+/// (and content checksum) would decode as if complete.
+fn lz4_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, CodecError> {
+    let mut rest = input;
+    let mut out = Vec::new();
+    loop {
+        let (frame, next) = rest.split_at(lz4_frame_len(rest)?);
+        append_bounded(lz4_flex::frame::FrameDecoder::new(frame), limit, &mut out)?;
+        rest = next;
+        if rest.is_empty() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Length of the LZ4 frame at the start of `input` (LZ4 frame format: magic, FLG, BD, optional
+/// content size and dictionary id, header checksum, then blocks of `u32` little-endian size, high
+/// bit meaning stored, each followed by a checksum if FLG says so; a zero size is the end mark,
+/// followed by the content checksum if FLG says so).
+fn lz4_frame_len(input: &[u8]) -> Result<usize, CodecError> {
+    let invalid = |what: &str| CodecError::Invalid(format!("lz4: {what}"));
+    let [m0, m1, m2, m3, flg, _bd, ..] = *input else {
+        return Err(invalid("frame header truncated"));
+    };
+    if u32::from_le_bytes([m0, m1, m2, m3]) != LZ4_MAGIC {
+        return Err(invalid("not an LZ4 frame (bad magic)"));
+    }
+    let block_checksums = flg & 0x10 != 0;
+    let content_size = flg & 0x08 != 0;
+    let content_checksum = flg & 0x04 != 0;
+    let dict_id = flg & 0x01 != 0;
+    // magic, FLG, BD, [content size], [dictionary id], header checksum
+    let mut pos = 6 + if content_size { 8 } else { 0 } + if dict_id { 4 } else { 0 } + 1;
+    loop {
+        let size = input
+            .get(pos..pos + 4)
+            .ok_or_else(|| invalid("frame ends before its end mark"))?;
+        pos += 4;
+        let size = u32::from_le_bytes([size[0], size[1], size[2], size[3]]);
+        if size == 0 {
+            break;
+        }
+        let len = (size & 0x7fff_ffff) as usize + if block_checksums { 4 } else { 0 };
+        pos = pos
+            .checked_add(len)
+            .filter(|&end| end <= input.len())
+            .ok_or_else(|| invalid("block runs past the end of the input"))?;
+    }
+    if content_checksum {
+        pos += 4;
+    }
+    if pos > input.len() {
+        return Err(invalid("content checksum truncated"));
+    }
+    Ok(pos)
 }
 
 /// One or more zstd frames, each with its window bounded and its checksum (if any) verified.

@@ -26,7 +26,7 @@
 //! [`TimestampType::LogAppendTime`] every record's timestamp is the batch's max timestamp, as in
 //! the Java client.
 //!
-//! For uncompressed batches, keys, values and header values are [`Bytes::slice`]s of the input
+//! For uncompressed batches, keys, values and header values are [`Bytes::slice`](bytes::Bytes::slice)s of the input
 //! buffer: decoding copies no payload. Compressed batches are inflated into one new buffer per
 //! batch, and the records slice that.
 //!

@@ -3,8 +3,9 @@
 # Needs Java 17+ and Maven (kafka-clients comes from Maven Central, then ~/.m2).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-if [ ! -f "$here/target/classpath.txt" ] || [ "$here/src/main/java/Peer.java" -nt "$here/target/classpath.txt" ] \
-    || [ "$here/pom.xml" -nt "$here/target/classpath.txt" ]; then
-    mvn -q -f "$here/pom.xml" package >&2
+stamp="$here/target/peer.built"
+if [ ! -f "$stamp" ] || [ "$here/src/main/java/Peer.java" -nt "$stamp" ] || [ "$here/pom.xml" -nt "$stamp" ]; then
+    mvn -q -B -Dstyle.color=never -f "$here/pom.xml" package >&2
+    touch "$stamp"
 fi
 exec java -cp "$here/target/classes:$(cat "$here/target/classpath.txt")" Peer "$@"

@@ -121,9 +121,10 @@ fn fetch_seed(version: i16, records: Bytes) -> Vec<u8> {
     seed
 }
 
+/// The committed fuzz seeds are exactly what the encoder makes today. After a deliberate encoder
+/// change, regenerate them with `KAFKA_ONCE_WRITE_SEEDS=1 cargo test fuzz_seeds_are_current`.
 #[test]
-#[ignore = "writes fuzz/seeds/; run by hand after changing the encoder"]
-fn write_fuzz_seeds() {
+fn fuzz_seeds_are_current() {
     let mut batches: Vec<(String, Bytes)> = Vec::new();
     for compression in Compression::ALL {
         batches.push((
@@ -151,18 +152,31 @@ fn write_fuzz_seeds() {
         two[..two.len() - 10].to_vec().into(),
     ));
 
+    let mut files: Vec<(std::path::PathBuf, Vec<u8>)> = Vec::new();
     let dir = root().join("fuzz/seeds/record_batch");
-    std::fs::create_dir_all(&dir).unwrap();
     for (name, data) in &batches {
-        std::fs::write(dir.join(format!("{name}.bin")), data).unwrap();
+        files.push((dir.join(format!("{name}.bin")), data.to_vec()));
     }
     let dir = root().join("fuzz/seeds/fetch_response");
-    std::fs::create_dir_all(&dir).unwrap();
     for (version, (name, data)) in [4, 7, 11, 12, 13, 16, 18].into_iter().zip(&batches) {
-        std::fs::write(
+        files.push((
             dir.join(format!("v{version}_{name}.bin")),
             fetch_seed(version, data.clone()),
-        )
-        .unwrap();
+        ));
+    }
+    let write = std::env::var_os("KAFKA_ONCE_WRITE_SEEDS").is_some();
+    for (path, data) in files {
+        if write {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &data).unwrap();
+        } else {
+            let committed = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}; regenerate the seeds", path.display()));
+            assert!(
+                committed == data,
+                "{} differs from what the encoder makes now; regenerate the seeds",
+                path.display()
+            );
+        }
     }
 }

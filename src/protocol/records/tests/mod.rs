@@ -6,6 +6,7 @@ use bytes::Bytes;
 use super::*;
 
 mod codec;
+mod control;
 mod corpus;
 mod decode;
 mod encode;

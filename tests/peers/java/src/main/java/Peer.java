@@ -43,6 +43,7 @@ import org.apache.kafka.common.utils.Utils;
  * Peer consume   --bootstrap B --topic T --count N [--isolation read_uncommitted|read_committed]
  *                [--timeout-ms N]
  * Peer partition --partitions N [--base64]      (keys on stdin, one per line)
+ * Peer partition --hash [--base64]              (the raw Utils.murmur2 of each key)
  * </pre>
  *
  * <p>produce reads JSON lines, one record each:
@@ -91,7 +92,7 @@ public final class Peer {
                 usage("unexpected argument " + a);
             }
             String name = a.substring(2);
-            if (name.equals("base64")) {
+            if (name.equals("base64") || name.equals("hash")) {
                 opts.put(name, "true");
             } else if (i + 1 < args.length) {
                 opts.put(name, args[++i]);
@@ -288,14 +289,19 @@ public final class Peer {
     // ---- partition ----------------------------------------------------------------------------
 
     private static void partition(Map<String, String> opts, PrintStream out) throws Exception {
-        int partitions = Integer.parseInt(required(opts, "partitions"));
+        boolean hash = opts.containsKey("hash");
+        int partitions = hash ? 0 : Integer.parseInt(required(opts, "partitions"));
         boolean base64 = opts.containsKey("base64");
         BufferedReader reader = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         String line;
         while ((line = reader.readLine()) != null) {
             byte[] key = base64 ? Base64.getDecoder().decode(line.trim()) : line.getBytes(StandardCharsets.UTF_8);
-            // The default partitioner's rule for keyed records (BuiltInPartitioner.partitionForKey).
-            out.println(Utils.toPositive(Utils.murmur2(key)) % partitions);
+            if (hash) {
+                out.println(Utils.murmur2(key));
+            } else {
+                // The default partitioner's rule for keyed records (BuiltInPartitioner.partitionForKey).
+                out.println(Utils.toPositive(Utils.murmur2(key)) % partitions);
+            }
         }
     }
 }

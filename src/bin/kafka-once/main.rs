@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use kafka_once::cluster::{Cluster, NewTopic};
 use kafka_once::config::ClientConfig;
 
+mod produce;
+
 #[derive(Parser)]
 #[command(
     name = "kafka-once",
@@ -27,6 +29,26 @@ enum Command {
         /// Where the broker's state, data and log live.
         #[arg(long, env = "KAFKA_ONCE_HOME")]
         state_dir: Option<PathBuf>,
+    },
+    /// Produce records: lines from stdin, or generated ones with `--count`.
+    Produce {
+        /// Destination topic.
+        #[arg(long, short)]
+        topic: String,
+        /// Read `key<TAB>value` lines instead of plain values.
+        #[arg(long, short = 'K')]
+        keyed: bool,
+        /// Generate this many records instead of reading stdin.
+        #[arg(long, short = 'n')]
+        count: Option<u64>,
+        /// Size in bytes of each generated value.
+        #[arg(long, short, default_value_t = 100, requires = "count")]
+        size: usize,
+        /// Send every record to this partition.
+        #[arg(long, short)]
+        partition: Option<i32>,
+        #[command(flatten)]
+        connect: Connect,
     },
     /// Create, list or delete topics.
     Topics {
@@ -119,6 +141,20 @@ async fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Broker { action, state_dir } => broker(action, state_dir).await,
         Command::Topics { action, connect } => topics(action, connect).await,
+        Command::Produce {
+            topic,
+            keyed,
+            count,
+            size,
+            partition,
+            connect,
+        } => {
+            let source = match count {
+                Some(n) => produce::Source::Generated { count: n, size },
+                None => produce::Source::Stdin { keyed },
+            };
+            produce::run(client_config(connect).await?, &topic, partition, source).await
+        }
     }
 }
 
