@@ -38,7 +38,7 @@ fn read_bin(name: &str) -> Bytes {
 }
 
 /// Standard base64 (padding optional), for the expectations' `{"base64": ...}`.
-fn unbase64(text: &str) -> Vec<u8> {
+pub fn unbase64(text: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = Vec::with_capacity(text.len() / 4 * 3);
     let (mut acc, mut bits) = (0u32, 0);

@@ -8,5 +8,7 @@ mod admin;
 mod common;
 mod connection;
 mod golden;
+mod interop;
+mod partitioner;
 mod producer;
 mod restart;
