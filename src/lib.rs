@@ -31,6 +31,7 @@
 //! | [`connection`] | one broker socket: framing, pipelining, correlation ids, version negotiation |
 //! | [`cluster`] | broker pool, metadata cache with generations, backoff, admin calls |
 //! | [`producer`] | batching, idempotence, partitioner |
+//! | [`consumer`] | group membership protocol: subscription/assignment encoding, assignors (more to come) |
 //! | [`config`] | typed client configuration and the ecosystem's string keys |
 //! | `testing` | a real local Apache Kafka for tests and the CLI (feature `testing`) |
 
@@ -43,6 +44,7 @@ pub use kafka_protocol;
 pub mod cluster;
 pub mod config;
 pub mod connection;
+pub mod consumer;
 pub mod producer;
 pub mod protocol;
 #[cfg(feature = "testing")]
