@@ -20,61 +20,69 @@ trap cleanup EXIT
 bootstrap=${KAFKA_BOOTSTRAP:-$("$bin" broker start)}
 lines=$(mktemp)
 head -c $size /dev/zero | tr '\0' x > "$lines.one"; echo >> "$lines.one"
-yes "$(cat "$lines.one")" | head -n $count > "$lines"
+awk -v n=$count -v s="$(cat "$lines.one")" 'BEGIN { for (i = 0; i < n; i++) print s }' > "$lines"
 
 # The same producer settings for both: idempotent, acks=all, no compression, 5 ms linger.
 # batch.size differs by default (Java 16 KiB, librdkafka 1 MB); we run both at both sizes.
 declare -A results
-run_ours() { # batch
-    local topic=$1 batch=$2 t0 t1
-    "$bin" topics create "$topic" -p 12 -b "$bootstrap" >/dev/null
-    t0=$(date +%s.%N)
-    "$bin" produce -b "$bootstrap" -t "$topic" -n $count -s $size \
-        -X linger.ms=5 -X batch.size="$batch" -X acks=all -X enable.idempotence=true 2>/dev/null
-    t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc -l
+# Each run prints "wall user+sys" seconds (bash's time keyword).
+TIMEFORMAT='%R %U %S'
+measure() {
+    local t
+    t=$( { time "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    echo "$t" | awk '{printf "%s %.3f", $1, $2 + $3}'
 }
-run_kcat() {
-    local topic=$1 batch=$2 t0 t1
-    "$bin" topics create "$topic" -p 12 -b "$bootstrap" >/dev/null
-    t0=$(date +%s.%N)
-    kcat -P -b "$bootstrap" -t "$topic" -X linger.ms=5 -X batch.size="$batch" \
-        -X acks=all -X enable.idempotence=true < "$lines"
-    t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc -l
+run_ours() { # topic batch
+    "$bin" topics create "$1" -p 12 -b "$bootstrap" >/dev/null
+    measure "$bin" produce -b "$bootstrap" -t "$1" -n $count -s $size \
+        -X linger.ms=5 -X batch.size="$2" -X acks=all -X enable.idempotence=true
+}
+kcat_file() { kcat -P -b "$bootstrap" -t "$1" -X linger.ms=5 -X batch.size="$2" \
+        -X acks=all -X enable.idempotence=true < "$lines"; }
+run_kcat() { # topic batch
+    "$bin" topics create "$1" -p 12 -b "$bootstrap" >/dev/null
+    measure kcat_file "$1" "$2"
 }
 for batch in 16384 1000000; do
     for r in $(seq 1 "$rounds"); do
         results[ours,$batch,$r]=$(run_ours "bench-ours-$batch-$r-$$" "$batch")
         results[kcat,$batch,$r]=$(run_kcat "bench-kcat-$batch-$r-$$" "$batch")
-        echo "batch.size=$batch round $r: ours ${results[ours,$batch,$r]} s, kcat ${results[kcat,$batch,$r]} s" >&2
+        echo "batch.size=$batch round $r: ours ${results[ours,$batch,$r]}, kcat ${results[kcat,$batch,$r]} (wall cpu)" >&2
     done
 done
-best() { # client batch
-    local b=999999 v
-    for r in $(seq 1 "$rounds"); do v=${results[$1,$2,$r]}; b=$(echo "if ($v < $b) $v else $b" | bc -l); done
-    echo "$b"
+# best wall time, and the median of wall and cpu over the rounds
+stat() { # client batch field(1=wall,2=cpu) how(best|median)
+    for r in $(seq 1 "$rounds"); do echo "${results[$1,$2,$r]}" | awk -v f="$3" '{print $f}'; done | sort -g |
+        awk -v how="$4" '{v[NR]=$1} END {if (how=="best") print v[1]; else print v[int((NR+1)/2)]}'
 }
 mkdir -p bench/results
 {
     echo "# Producer: 1,000,000 x 100 B records, 12 partitions"
     echo
     echo "Machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB; broker: Apache Kafka 4.1.1 (KRaft, 1 node, local);"
-    echo "kcat $(kcat -V 2>&1 | head -1 | awk '{print $2}') with $(kcat -V 2>&1 | grep -o 'librdkafka version [^ ]*' | head -1); $(date -u +%F)."
+    echo "kcat $(kcat -V 2>&1 | grep -o 'Version [0-9.]*' | head -1 | cut -d' ' -f2) with librdkafka $(kcat -V 2>&1 | grep -o 'librdkafka [0-9.]*' | head -1 | cut -d' ' -f2); kafka-once $(git rev-parse --short HEAD); $(date -u +%F)."
     echo "Both idempotent, acks=all, no compression, linger.ms=5; best of $rounds alternating rounds; wall time"
     echo "includes connecting and the final flush. Command: \`bench/produce.sh $rounds\`."
     echo
-    echo "| batch.size | client | seconds | records/s | MB/s | ours / kcat |"
-    echo "|---|---|---|---|---|---|"
+    echo "| batch.size | client | best s | median s | records/s (best) | MB/s (best) | CPU s (median) | CPU s / M records | throughput ours/kcat | CPU ours/kcat |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     for batch in 16384 1000000; do
-        o=$(best ours $batch); k=$(best kcat $batch)
+        ob=$(stat ours $batch 1 best); kb=$(stat kcat $batch 1 best)
+        oc=$(stat ours $batch 2 median); kc=$(stat kcat $batch 2 median)
         for c in ours kcat; do
-            t=$(best $c $batch)
-            printf "| %s | %s | %.2f | %.0f | %.1f | %s |\n" "$batch" "$([ $c = ours ] && echo kafka-once || echo kcat)" "$t" \
-                "$(echo "$count / $t" | bc -l)" "$(echo "$count * $size / 1000000 / $t" | bc -l)" \
-                "$([ $c = ours ] && printf '%.2f' "$(echo "$k / $o" | bc -l)" || echo)"
+            b=$(stat $c $batch 1 best); m=$(stat $c $batch 1 median); cpu=$(stat $c $batch 2 median)
+            if [ $c = ours ]; then name=kafka-once; tr=$(printf '%.2f' "$(echo "$kb / $ob" | bc -l)"); cr=$(printf '%.2f' "$(echo "$oc / $kc" | bc -l)"); else name=kcat; tr=; cr=; fi
+            printf "| %s | %s | %.2f | %.2f | %.0f | %.1f | %.2f | %.2f | %s | %s |\n" "$batch" "$name" "$b" "$m" \
+                "$(echo "$count / $b" | bc -l)" "$(echo "$count * $size / 1000000 / $b" | bc -l)" "$cpu" \
+                "$(echo "$cpu * 1000000 / $count" | bc -l)" "$tr" "$cr"
         done
     done
+    echo
+    echo "Raw rounds (wall s, CPU s):"
+    echo
+    for batch in 16384 1000000; do for r in $(seq 1 "$rounds"); do
+        echo "- batch.size=$batch round $r: kafka-once ${results[ours,$batch,$r]}; kcat ${results[kcat,$batch,$r]}"
+    done; done
 } > bench/results/produce.md
 cat bench/results/produce.md
 rm -f "$lines" "$lines.one"

@@ -191,8 +191,9 @@ impl Cluster {
         // One attempt at a time per broker; waiters reuse the winner's connection.
         let _guard = connecting.lock().await;
         let not_before = {
-            let slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
-            let slot = &slots[&key];
+            let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+            // `close()` may have emptied the pool meanwhile.
+            let slot = slots.entry(key.clone()).or_insert_with(|| self.new_slot());
             if let Some(conn) = slot.connection.as_ref().filter(|c| !c.is_poisoned()) {
                 return Ok(conn.clone());
             }
@@ -201,7 +202,7 @@ impl Cluster {
         tokio::time::sleep_until(not_before).await;
         let result = Connection::connect(&key, &self.inner.connection_config).await;
         let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = slots.get_mut(&key).expect("slot exists");
+        let slot = slots.entry(key.clone()).or_insert_with(|| self.new_slot());
         match result {
             Ok(conn) => {
                 slot.backoff.reset();

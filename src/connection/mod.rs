@@ -82,7 +82,12 @@ struct Inner {
     poison: Arc<OnceLock<Arc<ConnectionError>>>,
     /// Tells the socket task to close the connection.
     close: Arc<tokio::sync::Notify>,
+    /// Unique per connection for the life of the process.
+    id: u64,
 }
+
+/// Source of [`Connection::id`]s.
+static NEXT_CONNECTION_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// A handle to one broker connection. Cheap to clone; all clones share the socket.
 #[derive(Clone)]
@@ -159,6 +164,7 @@ impl Connection {
                 versions: OnceLock::new(),
                 poison,
                 close,
+                id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
             }),
         }
     }
@@ -387,9 +393,9 @@ impl Connection {
     }
 
     /// An identity of the underlying socket, equal for all clones of this handle and different
-    /// from every other live connection.
-    pub fn id(&self) -> usize {
-        Arc::as_ptr(&self.inner) as usize
+    /// from every other connection this process opened (never reused).
+    pub fn id(&self) -> u64 {
+        self.inner.id
     }
 
     /// The address this connection was opened to.

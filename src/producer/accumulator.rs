@@ -1,6 +1,6 @@
 //! Per-partition queues of batches, the memory budget, and flush bookkeeping.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::time::Instant;
 
+use super::fxhash::FxHashMap;
 use super::partitioner::{StickyPartitions, partition_for_key};
 use super::{ProducerError, ProducerRecord, RecordMetadata};
 use crate::cluster::Cluster;
@@ -79,7 +80,12 @@ pub(super) struct PartitionQueue {
     pub acked_sequence: i32,
     /// The connection ([`Connection::id`](crate::connection::Connection::id)) carrying this
     /// partition's in-flight batches.
-    pub connection: Option<usize>,
+    pub connection: Option<u64>,
+    /// The broker acknowledged a batch of this partition under the current producer epoch.
+    /// Until then only one batch is in flight: a broker that has no state for a producer on a
+    /// partition accepts *any* first sequence (KIP-360), so a later batch overtaking the first
+    /// one would be taken as the start of the partition's sequence.
+    pub has_acked: bool,
 }
 
 impl PartitionQueue {
@@ -102,7 +108,7 @@ impl PartitionQueue {
 }
 
 pub(super) struct State {
-    pub queues: HashMap<TopicPartition, PartitionQueue>,
+    pub queues: FxHashMap<TopicPartition, PartitionQueue>,
     pub sticky: StickyPartitions,
     pub closed: bool,
     pub shutdown: bool,
@@ -129,8 +135,21 @@ pub(super) struct Shared {
     pub pending: AtomicUsize,
     /// Batches put back for a resend, since the start.
     pub retries: AtomicUsize,
-    pub topic_names: Mutex<HashMap<String, Arc<str>>>,
+    /// Per topic: its shared name, partition count, and when that was last checked against the
+    /// cluster's metadata.
+    pub topics: Mutex<FxHashMap<String, TopicSlot>>,
 }
+
+/// A producer's view of one topic.
+pub(super) struct TopicSlot {
+    pub name: Arc<str>,
+    pub partitions: i32,
+    pub checked: Instant,
+}
+
+/// How long a topic's partition count is trusted before it is checked against the metadata
+/// again (which itself refreshes after `metadata.max.age.ms`).
+const TOPIC_RECHECK: Duration = Duration::from_secs(1);
 
 /// Fixed overhead of a v2 batch header.
 const BATCH_OVERHEAD: usize = 61;
@@ -175,7 +194,7 @@ impl Shared {
             memory: Arc::new(Semaphore::new(settings.buffer_memory)),
             settings,
             state: Mutex::new(State {
-                queues: HashMap::new(),
+                queues: FxHashMap::default(),
                 sticky: StickyPartitions::default(),
                 closed: false,
                 shutdown: false,
@@ -189,7 +208,7 @@ impl Shared {
             progress: Notify::new(),
             pending: AtomicUsize::new(0),
             retries: AtomicUsize::new(0),
-            topic_names: Mutex::new(HashMap::new()),
+            topics: Mutex::new(FxHashMap::default()),
             cluster,
         })
     }
@@ -211,12 +230,37 @@ impl Shared {
         self.pending.load(Ordering::Acquire)
     }
 
-    fn topic_name(&self, topic: &str) -> Arc<str> {
-        let mut names = self.topic_names.lock().unwrap_or_else(|p| p.into_inner());
-        names
+    /// The topic's shared name and partition count, from a per-producer cache that is checked
+    /// against the cluster's metadata at most once per [`TOPIC_RECHECK`].
+    async fn topic(&self, topic: &str) -> Result<(Arc<str>, i32), ProducerError> {
+        {
+            let topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(slot) = topics.get(topic)
+                && slot.checked.elapsed() < TOPIC_RECHECK
+            {
+                return Ok((slot.name.clone(), slot.partitions));
+            }
+        }
+        let meta = self
+            .cluster
+            .topic(topic)
+            .await?
+            .filter(|t| !t.partitions.is_empty())
+            .ok_or_else(|| ProducerError::UnknownTopic {
+                topic: topic.to_string(),
+            })?;
+        let partitions = meta.partitions.len() as i32;
+        let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = topics
             .entry(topic.to_string())
-            .or_insert_with(|| Arc::from(topic))
-            .clone()
+            .or_insert_with(|| TopicSlot {
+                name: Arc::from(topic),
+                partitions,
+                checked: Instant::now(),
+            });
+        slot.partitions = partitions;
+        slot.checked = Instant::now();
+        Ok((slot.name.clone(), partitions))
     }
 
     /// Queues a record; returns the receiver of its delivery.
@@ -242,17 +286,7 @@ impl Shared {
                 setting: "buffer.memory",
             });
         }
-        let topic_meta = self.cluster.topic(&record.topic).await?.ok_or_else(|| {
-            ProducerError::UnknownTopic {
-                topic: record.topic.clone(),
-            }
-        })?;
-        let partitions = topic_meta.partitions.len() as i32;
-        if partitions == 0 {
-            return Err(ProducerError::UnknownTopic {
-                topic: record.topic.clone(),
-            });
-        }
+        let (topic, partitions) = self.topic(&record.topic).await?;
         // Backpressure: wait for room in buffer.memory.
         let permit = match self.memory.clone().try_acquire_many_owned(size as u32) {
             Ok(p) => p,
@@ -268,7 +302,6 @@ impl Shared {
             }
         };
         let timestamp = record.timestamp.unwrap_or_else(now_millis);
-        let topic = self.topic_name(&record.topic);
         let (tx, rx) = oneshot::channel();
         let mut state = self.lock();
         if state.closed {

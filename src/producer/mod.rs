@@ -13,6 +13,7 @@
 
 mod accumulator;
 mod error;
+mod fxhash;
 pub mod partitioner;
 mod sender;
 
@@ -215,6 +216,35 @@ impl Producer {
     /// Records queued or in flight.
     pub fn pending_records(&self) -> usize {
         self.inner.pending_records()
+    }
+
+    /// A one-line-per-partition dump of the sender's bookkeeping, for diagnosing a stuck send.
+    #[doc(hidden)]
+    pub fn debug_state(&self) -> String {
+        let state = self.inner.lock();
+        let mut lines: Vec<String> = state
+            .queues
+            .iter()
+            .map(|((t, p), q)| {
+                format!(
+                    "{t}-{p}: queued={} in_flight={} blocked={} next_seq={} acked_seq={} conn={:?} front_seq={:?} front_attempts={:?}",
+                    q.batches.len(),
+                    q.in_flight,
+                    q.blocked,
+                    q.next_sequence,
+                    q.acked_sequence,
+                    q.connection,
+                    q.batches.front().map(|b| b.sequence),
+                    q.batches.front().map(|b| b.attempts),
+                )
+            })
+            .collect();
+        lines.sort();
+        lines.push(format!(
+            "in_flight_batches={} bump_epoch={} pid={} epoch={}",
+            state.in_flight_batches, state.bump_epoch, state.producer_id, state.producer_epoch
+        ));
+        lines.join("\n")
     }
 
     /// Test hook: drops every broker connection, as a network fault would. In-flight requests

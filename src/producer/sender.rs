@@ -51,6 +51,7 @@ pub(super) async fn init_producer_id(shared: &Shared) -> Result<(), ProducerErro
     for queue in state.queues.values_mut() {
         queue.next_sequence = 0;
         queue.acked_sequence = 0;
+        queue.has_acked = false;
         for batch in &mut queue.batches {
             batch.sequence = None;
             batch.encoded = None;
@@ -77,7 +78,9 @@ pub(super) async fn run(shared: Arc<Shared>) {
         let notified = shared.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        while requests.try_join_next().is_some() {}
+        while let Some(done) = requests.try_join_next() {
+            log_panic(done);
+        }
 
         if needs_epoch_bump(&shared) {
             if let Err(e) = init_producer_id(&shared).await {
@@ -109,9 +112,18 @@ pub(super) async fn run(shared: Arc<Shared>) {
         }
         tokio::select! {
             () = &mut notified => {}
-            Some(_) = requests.join_next(), if !requests.is_empty() => {}
+            Some(done) = requests.join_next(), if !requests.is_empty() => log_panic(done),
             () = sleep_until(next_wake) => {}
         }
+    }
+}
+
+/// A settle task that panicked lost its batches' bookkeeping; that is a bug, so say so loudly.
+fn log_panic(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done
+        && e.is_panic()
+    {
+        tracing::error!(error = %e, "a produce request task panicked; its records will time out");
     }
 }
 
@@ -147,7 +159,12 @@ async fn drain(shared: &Shared) -> (Vec<Vec<InFlight>>, Option<Instant>) {
         let mut bump = false;
         for (tp, queue) in state.queues.iter_mut() {
             let mut round = 0;
-            while !queue.blocked && queue.in_flight < settings.max_in_flight {
+            let limit = if queue.has_acked {
+                settings.max_in_flight
+            } else {
+                1
+            };
+            while !queue.blocked && queue.in_flight < limit {
                 let Some(front) = queue.batches.front() else {
                     break;
                 };
@@ -430,7 +447,28 @@ fn settle(shared: &Shared, batches: Vec<InFlight>, response: &ProduceResponse) {
             Some(ErrorCode::DuplicateSequenceNumber) => deliver(shared, item, -1, -1),
             Some(ErrorCode::OutOfOrderSequenceNumber) if shared.settings.idempotent => {
                 let expected = shared.lock().queues.get(&item.tp).map(|q| q.acked_sequence);
-                if item.batch.sequence != expected {
+                tracing::debug!(%topic, partition, seq = ?item.batch.sequence, ?expected,
+                    attempts = item.batch.attempts, records = item.batch.records.len(), "out of order sequence");
+                let behind = matches!((item.batch.sequence, expected), (Some(s), Some(e)) if s < e);
+                if behind {
+                    // The broker acknowledged later sequences without this one. With one batch in
+                    // flight until the first ack and in-order resends this does not happen; if it
+                    // does (producer state lost and rebuilt mid-stream), whether this batch was
+                    // written is unknown. Say so rather than guess either way.
+                    tracing::warn!(%topic, partition, seq = ?item.batch.sequence, ?expected,
+                        "sequence behind the acknowledged one; failing the batch");
+                    let err = ProducerError::Broker {
+                        topic,
+                        partition,
+                        code: ErrorCode::OutOfOrderSequenceNumber,
+                        message: Some(
+                            "later sequences were acknowledged first; this batch may or may not have been written"
+                                .into(),
+                        ),
+                    };
+                    finish_in_flight(shared, &item.tp);
+                    complete(shared, item.batch, Err(err));
+                } else if item.batch.sequence != expected {
                     // An earlier batch of this partition failed, so the broker saw a gap. Resend
                     // once the earlier one is through.
                     rejected_retry(shared, item);
@@ -496,6 +534,8 @@ fn rejected_retry(shared: &Shared, mut item: InFlight) {
 
 fn deliver(shared: &Shared, item: InFlight, base_offset: i64, append_time: i64) {
     let tp = item.tp.clone();
+    tracing::trace!(topic = %tp.0, partition = tp.1, seq = ?item.batch.sequence, base_offset,
+        records = item.batch.records.len(), attempts = item.batch.attempts, "delivered");
     {
         let mut state = shared.lock();
         if let Some(q) = state.queues.get_mut(&tp)
@@ -504,6 +544,7 @@ fn deliver(shared: &Shared, item: InFlight, base_offset: i64, append_time: i64) 
             // A resent batch may settle after a later one; never move backwards.
             let end = seq.wrapping_add(item.batch.records.len() as i32) & i32::MAX;
             q.acked_sequence = q.acked_sequence.max(end);
+            q.has_acked = true;
         }
     }
     finish_in_flight(shared, &tp);

@@ -9,6 +9,13 @@ use kafka_once::config::ClientConfig;
 ///
 /// Prints where the broker's log is, which the test harness shows when a test fails.
 pub fn bootstrap() -> String {
+    // `KAFKA_ONCE_LOG=kafka_once=debug` shows the client's logs in failing tests' output.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("KAFKA_ONCE_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
     match kafka_once::testing::shared_bootstrap() {
         Ok(b) => {
             if let Some(kafka) = kafka_once::testing::shared_local() {

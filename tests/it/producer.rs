@@ -138,7 +138,12 @@ async fn idempotence_survives_cut_connections() {
         let record = ProducerRecord::new(&name, Bytes::from(format!("{p}:{i}"))).partition(p);
         deliveries.push(producer.send(record).await.unwrap());
     }
-    producer.flush().await;
+    if tokio::time::timeout(Duration::from_secs(60), producer.flush())
+        .await
+        .is_err()
+    {
+        panic!("flush stuck:\n{}", producer.debug_state());
+    }
     let cuts = cutter.await.unwrap();
     assert_eq!(cuts, 8);
     for d in deliveries {
@@ -223,4 +228,60 @@ async fn unknown_topic_and_oversized_records_fail_with_typed_errors() {
         matches!(err, kafka_once::producer::ProducerError::Closed),
         "{err:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffer_memory_bounds_what_is_queued() {
+    const BUFFER: u64 = 32 * 1024;
+    let cluster = common::cluster().await;
+    let name = topic(&cluster, "backpressure", 2).await;
+    let producer = Producer::new(
+        common::config()
+            .to_builder()
+            .buffer_memory(BUFFER)
+            .batch_size(8 * 1024)
+            .linger(Duration::from_millis(20))
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let watcher = {
+        let producer = producer.clone();
+        tokio::spawn(async move {
+            let mut peak = 0;
+            for _ in 0..2000 {
+                peak = peak.max(producer.buffered_bytes());
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            peak
+        })
+    };
+    let mut deliveries = Vec::new();
+    let mut peak_seen_by_sender = 0;
+    for i in 0..3000 {
+        deliveries.push(
+            producer
+                .send(ProducerRecord::new(&name, vec![b'v'; 200]).key(format!("{i}")))
+                .await
+                .unwrap(),
+        );
+        peak_seen_by_sender = peak_seen_by_sender.max(producer.buffered_bytes());
+    }
+    producer.flush().await;
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    let peak = watcher.await.unwrap().max(peak_seen_by_sender);
+    // 3000 records of ~230 bytes is ~20x the buffer: sends had to wait for deliveries.
+    assert!(
+        peak as u64 <= BUFFER,
+        "buffered {peak} bytes with buffer.memory={BUFFER}"
+    );
+    assert!(
+        peak as u64 > BUFFER / 2,
+        "the buffer never filled ({peak}): no backpressure shown"
+    );
+    assert_eq!(producer.buffered_bytes(), 0);
+    producer.close().await;
 }
