@@ -1,7 +1,20 @@
 //! The consumer: group membership, partition assignors, fetching with sessions, and offsets.
 //!
-//! Today this holds the [`assignor`] module: the `range`, `roundrobin` and `cooperative-sticky`
-//! assignors and the consumer protocol's subscription and assignment encoding, as pure code with
-//! no I/O. Group membership, fetching and offsets build on it.
+//! Today it has:
+//! - [`Consumer`] with manual assignment ([`fetcher`]): one fetch loop per leader on its own
+//!   connection, incremental fetch sessions (KIP-227), topic ids, leader epochs, a bounded
+//!   prefetch byte budget, `auto.offset.reset` through ListOffsets, seek/pause/resume, and
+//!   `read_committed` filtering of aborted transactions;
+//! - the [`assignor`] module: the `range`, `roundrobin` and `cooperative-sticky` assignors and the
+//!   consumer protocol's subscription and assignment encoding, as pure code with no I/O.
+//!
+//! Group membership (JoinGroup/SyncGroup/Heartbeat) and offset commits build on both; they are
+//! not written yet.
 
 pub mod assignor;
+pub mod fetcher;
+
+pub use fetcher::{
+    Consumer, ConsumerBuilder, ConsumerError, ConsumerRecord, FetchRequestInfo, OFFSET_BEGINNING,
+    OFFSET_END, TopicPartition,
+};

@@ -7,6 +7,7 @@
 mod admin;
 mod common;
 mod connection;
+mod consumer;
 mod golden;
 mod interop;
 mod partitioner;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use kafka_once::cluster::{Cluster, NewTopic};
 use kafka_once::config::ClientConfig;
 
+mod consume;
 mod produce;
 
 #[derive(Parser)]
@@ -47,6 +48,32 @@ enum Command {
         /// Send every record to this partition.
         #[arg(long, short)]
         partition: Option<i32>,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Consume records and print them (text or JSON lines), with manual assignment.
+    Consume {
+        /// Source topic.
+        #[arg(long, short)]
+        topic: String,
+        /// Read only this partition (default: every partition).
+        #[arg(long, short)]
+        partition: Option<i32>,
+        /// Start at the beginning of each partition instead of its end.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value = "text")]
+        format: consume::Format,
+        /// Exit after this many records.
+        #[arg(long, short = 'n')]
+        count: Option<u64>,
+        /// Exit when every partition has been read to its end (kcat -e).
+        #[arg(long, short = 'e')]
+        exit: bool,
+        /// Consumer group (not implemented yet).
+        #[arg(long, short = 'G')]
+        group: Option<String>,
         #[command(flatten)]
         connect: Connect,
     },
@@ -154,6 +181,27 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 None => produce::Source::Stdin { keyed },
             };
             produce::run(client_config(connect).await?, &topic, partition, source).await
+        }
+        Command::Consume {
+            topic,
+            partition,
+            from_beginning,
+            format,
+            count,
+            exit,
+            group,
+            connect,
+        } => {
+            let opts = consume::Options {
+                topic,
+                partition,
+                from_beginning,
+                format,
+                count,
+                exit_at_end: exit,
+                group,
+            };
+            consume::run(client_config(connect).await?, opts).await
         }
     }
 }

@@ -1,0 +1,231 @@
+//! `kafka-once consume`: print records of a topic, as kcat users expect.
+//!
+//! `--format text` prints each value on its own line (a null value prints an empty line).
+//! `--format json` prints one JSON object per line:
+//!
+//! ```text
+//! {"topic":"t","partition":0,"offset":42,"timestamp":1700000000000,"timestamp_type":"create",
+//!  "key":"k","value":"v","headers":[{"key":"h","value":"x"}]}
+//! ```
+//!
+//! Keys, values and header values are JSON strings when they are valid UTF-8, `null` when null,
+//! and `{"base64":"..."}` (standard alphabet, padded) when they are binary.
+
+use std::io::Write;
+use std::time::Duration;
+
+use kafka_once::config::{AutoOffsetReset, ClientConfig};
+use kafka_once::consumer::{Consumer, ConsumerRecord};
+use kafka_once::protocol::records::TimestampType;
+
+use crate::Error;
+
+/// Output format.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Format {
+    /// The value of each record, one per line.
+    Text,
+    /// One JSON object per record and line.
+    Json,
+}
+
+/// What to consume and when to stop.
+pub struct Options {
+    pub topic: String,
+    pub partition: Option<i32>,
+    pub from_beginning: bool,
+    pub format: Format,
+    pub count: Option<u64>,
+    pub exit_at_end: bool,
+    pub group: Option<String>,
+}
+
+pub async fn run(config: ClientConfig, opts: Options) -> Result<(), Error> {
+    if opts.group.is_some() {
+        return Err(
+            "group consumption is not implemented yet; omit --group to read with manual assignment"
+                .into(),
+        );
+    }
+    let reset = if opts.from_beginning {
+        AutoOffsetReset::Earliest
+    } else {
+        AutoOffsetReset::Latest
+    };
+    let config = config.to_builder().auto_offset_reset(reset).build()?;
+    let consumer = Consumer::new(config).await?;
+    match opts.partition {
+        Some(p) => consumer.assign(&[(&opts.topic, p)]).await?,
+        None => consumer.assign_topics(&[&opts.topic]).await?,
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut printed = 0u64;
+    let result = loop {
+        if opts.count.is_some_and(|n| printed >= n) {
+            break Ok(());
+        }
+        let next = match consumer.try_recv() {
+            Some(r) => r,
+            None => {
+                out.flush()?;
+                if opts.exit_at_end && at_end(&consumer) {
+                    break Ok(());
+                }
+                tokio::select! {
+                    r = tokio::time::timeout(Duration::from_millis(200), consumer.recv()) => match r {
+                        Ok(r) => r,
+                        Err(_) => continue,
+                    },
+                    _ = tokio::signal::ctrl_c() => break Ok(()),
+                }
+            }
+        };
+        match next {
+            Ok(record) => {
+                print(&mut out, &record, opts.format)?;
+                printed += 1;
+            }
+            Err(e) => break Err(e.into()),
+        }
+    };
+    out.flush()?;
+    drop(out);
+    consumer.close().await;
+    result
+}
+
+/// Every assigned partition's position has reached the end known from the last fetch.
+fn at_end(consumer: &Consumer) -> bool {
+    consumer
+        .assignment()
+        .iter()
+        .all(|tp| consumer.lag(&tp.topic, tp.partition) == Some(0))
+}
+
+fn print(out: &mut impl Write, r: &ConsumerRecord, format: Format) -> std::io::Result<()> {
+    match format {
+        Format::Text => {
+            if let Some(v) = &r.value {
+                out.write_all(v)?;
+            }
+            out.write_all(b"\n")
+        }
+        Format::Json => {
+            let mut line = String::with_capacity(128);
+            line.push_str("{\"topic\":");
+            json_str(&mut line, &r.topic);
+            line.push_str(&format!(
+                ",\"partition\":{},\"offset\":{},\"timestamp\":{},\"timestamp_type\":\"{}\",\"key\":",
+                r.partition,
+                r.offset,
+                r.timestamp,
+                match r.timestamp_type {
+                    TimestampType::CreateTime => "create",
+                    TimestampType::LogAppendTime => "log_append",
+                }
+            ));
+            json_bytes(&mut line, r.key.as_deref());
+            line.push_str(",\"value\":");
+            json_bytes(&mut line, r.value.as_deref());
+            line.push_str(",\"headers\":[");
+            for (i, h) in r.headers.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                line.push_str("{\"key\":");
+                json_str(&mut line, &h.key);
+                line.push_str(",\"value\":");
+                json_bytes(&mut line, h.value.as_deref());
+                line.push('}');
+            }
+            line.push_str("]}\n");
+            out.write_all(line.as_bytes())
+        }
+    }
+}
+
+/// A UTF-8 string, `null`, or `{"base64": ...}`.
+fn json_bytes(out: &mut String, bytes: Option<&[u8]>) {
+    match bytes {
+        None => out.push_str("null"),
+        Some(b) => match std::str::from_utf8(b) {
+            Ok(s) => json_str(out, s),
+            Err(_) => {
+                out.push_str("{\"base64\":\"");
+                base64(out, b);
+                out.push_str("\"}");
+            }
+        },
+    }
+}
+
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn base64(out: &mut String, bytes: &[u8]) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            let mut s = String::new();
+            base64(&mut s, input.as_bytes());
+            assert_eq!(s, expected);
+        }
+    }
+
+    #[test]
+    fn json_escapes_and_binary() {
+        let mut s = String::new();
+        json_str(&mut s, "a\"b\\c\nd\u{1}");
+        assert_eq!(s, r#""a\"b\\c\nd\u0001""#);
+        let mut s = String::new();
+        json_bytes(&mut s, Some(&[0xff, 0x00]));
+        assert_eq!(s, r#"{"base64":"/wA="}"#);
+        let mut s = String::new();
+        json_bytes(&mut s, None);
+        assert_eq!(s, "null");
+    }
+}
