@@ -519,7 +519,8 @@ fn settle(shared: &Shared, batches: Vec<InFlight>, response: &ProduceResponse) {
 
 fn bump_and_requeue(shared: &Shared, mut item: InFlight) {
     shared.lock().bump_epoch = true;
-    item.batch.sequence = None;
+    // Keep the old sequence until the bump: it places the batch back in order ahead of the
+    // batches that were behind it; `init_producer_id` then renumbers the queue in that order.
     item.batch.encoded = None;
     item.batch.maybe_written = false;
     retry_later(shared, item, None);
