@@ -31,7 +31,7 @@
 //! | [`connection`] | one broker socket: framing, pipelining, correlation ids, version negotiation |
 //! | [`cluster`] | broker pool, metadata cache with generations, backoff, admin calls |
 //! | [`producer`] | batching, idempotence, partitioner |
-//! | [`consumer`] | fetcher with sessions and a byte budget (manual assignment), assignors; group membership next |
+//! | [`consumer`] | fetcher with sessions and a byte budget, assignors, group membership and offsets |
 //! | [`config`] | typed client configuration and the ecosystem's string keys |
 //! | `testing` | a real local Apache Kafka for tests and the CLI (feature `testing`) |
 

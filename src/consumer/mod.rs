@@ -6,15 +6,21 @@
 //!   prefetch byte budget, `auto.offset.reset` through ListOffsets, seek/pause/resume, and
 //!   `read_committed` filtering of aborted transactions;
 //! - the [`assignor`] module: the `range`, `roundrobin` and `cooperative-sticky` assignors and the
-//!   consumer protocol's subscription and assignment encoding, as pure code with no I/O.
-//!
-//! Group membership (JoinGroup/SyncGroup/Heartbeat) and offset commits build on both; they are
-//! not written yet.
+//!   consumer protocol's subscription and assignment encoding, as pure code with no I/O;
+//! - the [`group`] module: [`GroupConsumer`], consumer-group membership on the classic protocol
+//!   (JoinGroup/SyncGroup/Heartbeat/LeaveGroup, eager and cooperative rebalances, static
+//!   membership, a rebalance listener) and committed offsets (OffsetFetch/OffsetCommit), built
+//!   on both.
 
 pub mod assignor;
 pub mod fetcher;
+pub mod group;
 
 pub use fetcher::{
     Consumer, ConsumerBuilder, ConsumerError, ConsumerRecord, FetchRequestInfo, OFFSET_BEGINNING,
     OFFSET_END, TopicPartition,
+};
+pub use group::{
+    CommitError, Generation, GroupConsumer, GroupError, GroupHandle, OffsetAndMetadata,
+    RebalanceListener,
 };

@@ -10,6 +10,7 @@ mod connection;
 mod consumer;
 mod fake_broker;
 mod golden;
+mod group;
 mod interop;
 mod partitioner;
 mod producer;

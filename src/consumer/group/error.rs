@@ -85,7 +85,9 @@ impl GroupError {
             Self::Cluster(e) => e.is_retriable(),
             Self::Broker { code, .. } => matches!(
                 code.action(),
-                ErrorAction::Retry | ErrorAction::RediscoverCoordinator | ErrorAction::RefreshMetadata
+                ErrorAction::Retry
+                    | ErrorAction::RediscoverCoordinator
+                    | ErrorAction::RefreshMetadata
             ),
             Self::Consumer(_)
             | Self::Fenced { .. }

@@ -15,8 +15,9 @@ pub type ListenerFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 /// The methods run on the membership task, which also sends heartbeats: a listener that takes
 /// longer than the session timeout gets the member evicted. Every method has an empty default.
 pub trait RebalanceListener: Send + Sync {
-    /// `partitions` were added to this member's assignment; their positions are set (from the
-    /// committed offsets, or `auto.offset.reset`) and records flow once this returns.
+    /// `partitions` were added to this member's assignment. They are already assigned to the
+    /// fetcher at their committed offsets (or from `auto.offset.reset`), so `recv` may return
+    /// their records while this runs.
     fn assigned<'a>(
         &'a self,
         group: &'a GroupHandle,

@@ -159,6 +159,12 @@ impl Coordinator {
         }
     }
 
+    /// The version of `R` (up to `cap`) that [`send`](Self::send) would use now, for requests
+    /// whose fields depend on it.
+    pub(crate) async fn version<R: Request>(&self, cap: i16) -> Result<i16, GroupError> {
+        negotiate::<R>(&self.connection().await?, cap)
+    }
+
     /// Sends `request` once to the coordinator at the highest version up to `cap`, with
     /// `timeout`. A dead connection is dropped so the next call reconnects.
     pub(crate) async fn send<R: Request>(
@@ -304,7 +310,11 @@ impl Coordinator {
                     for t in &response.topics {
                         for p in &t.partitions {
                             if let Some(code) = ErrorCode::from_i16(p.error_code) {
-                                first.get_or_insert((t.name.0.to_string(), p.partition_index, code));
+                                first.get_or_insert((
+                                    t.name.0.to_string(),
+                                    p.partition_index,
+                                    code,
+                                ));
                             }
                         }
                     }
@@ -330,7 +340,7 @@ impl Coordinator {
     }
 
     /// The final error for a partition's commit error code, or `None` to retry.
-    fn commit_error(
+    pub(super) fn commit_error(
         &self,
         generation: &Generation,
         topic: String,
@@ -401,11 +411,11 @@ impl Coordinator {
 
 /// The highest version of `R` up to `cap` that the connection's broker supports.
 pub(crate) fn negotiate<R: Request>(conn: &Connection, cap: i16) -> Result<i16, GroupError> {
-    let table = conn
-        .versions()
-        .ok_or_else(|| crate::connection::ConnectionError::NotNegotiated {
-            addr: conn.addr().to_string(),
-        })?;
+    let table =
+        conn.versions()
+            .ok_or_else(|| crate::connection::ConnectionError::NotNegotiated {
+                addr: conn.addr().to_string(),
+            })?;
     let range = VersionRange {
         min: R::VERSIONS.min,
         max: R::VERSIONS.max.min(cap),

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Consumer benchmark: read 1,000,000 records of 100 B and of 1 KB from a 12-partition topic,
+# kafka-once vs kcat (librdkafka), same local broker, same run, alternating rounds. Manual
+# assignment (no group) for both: `kafka-once consume --from-beginning -n N` and
+# `kcat -C -o beginning -c N`. Output goes to /dev/null; both print the value per line.
+#
+#   bench/consume.sh [ROUNDS]        (KAFKA_BOOTSTRAP=host:port to use another broker)
+#
+# Writes bench/results/consume.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}
+count=1000000
+command -v kcat >/dev/null || { echo "kcat missing: apt-get install -y kcat" >&2; exit 1; }
+cargo build --release --locked --bin kafka-once >&2
+bin=target/release/kafka-once
+home=$(mktemp -d)
+export KAFKA_ONCE_HOME=$home
+cleanup() { [ -z "${KAFKA_BOOTSTRAP:-}" ] && "$bin" broker stop >/dev/null 2>&1 || true; rm -rf "$home"; }
+trap cleanup EXIT
+bootstrap=${KAFKA_BOOTSTRAP:-$("$bin" broker start)}
+TIMEFORMAT='%R %U %S'
+measure() {
+    local t
+    t=$( { time "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    echo "$t" | awk '{printf "%s %.3f", $1, $2 + $3}'
+}
+declare -A results
+for size in 100 1000; do
+    topic="bench-consume-$size-$$"
+    "$bin" topics create "$topic" -p 12 -b "$bootstrap" >/dev/null
+    "$bin" produce -b "$bootstrap" -t "$topic" -n $count -s $size -X batch.size=1000000 2>/dev/null
+    for r in $(seq 1 "$rounds"); do
+        results[ours,$size,$r]=$(measure "$bin" consume -b "$bootstrap" -t "$topic" --from-beginning -n $count)
+        results[kcat,$size,$r]=$(measure kcat -C -b "$bootstrap" -t "$topic" -o beginning -c $count -q)
+        echo "size=$size round $r: ours ${results[ours,$size,$r]}, kcat ${results[kcat,$size,$r]} (wall cpu)" >&2
+    done
+done
+stat() { # client size field how
+    for r in $(seq 1 "$rounds"); do echo "${results[$1,$2,$r]}" | awk -v f="$3" '{print $f}'; done | sort -g |
+        awk -v how="$4" '{v[NR]=$1} END {if (how=="best") print v[1]; else print v[int((NR+1)/2)]}'
+}
+mkdir -p bench/results
+{
+    echo "# Consumer: 1,000,000 records from a 12-partition topic"
+    echo
+    echo "Machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB; broker: Apache Kafka 4.1.1 (KRaft, 1 node, local);"
+    echo "kcat $(kcat -V 2>&1 | grep -o 'Version [0-9.]*' | head -1 | cut -d' ' -f2) with librdkafka $(kcat -V 2>&1 | grep -o 'librdkafka [0-9.]*' | head -1 | cut -d' ' -f2); kafka-once $(git rev-parse --short HEAD); $(date -u +%F)."
+    echo "Manual assignment from the beginning, values printed to /dev/null; best and median of $rounds alternating"
+    echo "rounds. Command: \`bench/consume.sh $rounds\`."
+    echo
+    echo "| value size | client | best s | median s | records/s (best) | MB/s (best) | CPU s (median) | CPU s / M records | throughput ours/kcat | CPU ours/kcat |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    for size in 100 1000; do
+        ob=$(stat ours $size 1 best); kb=$(stat kcat $size 1 best)
+        oc=$(stat ours $size 2 median); kc=$(stat kcat $size 2 median)
+        for c in ours kcat; do
+            b=$(stat $c $size 1 best); m=$(stat $c $size 1 median); cpu=$(stat $c $size 2 median)
+            if [ $c = ours ]; then name=kafka-once; tr=$(printf '%.2f' "$(echo "$kb / $ob" | bc -l)"); cr=$(printf '%.2f' "$(echo "$oc / $kc" | bc -l)"); else name=kcat; tr=; cr=; fi
+            printf "| %s B | %s | %.2f | %.2f | %.0f | %.1f | %.2f | %.2f | %s | %s |\n" "$size" "$name" "$b" "$m" \
+                "$(echo "$count / $b" | bc -l)" "$(echo "$count * $size / 1000000 / $b" | bc -l)" "$cpu" \
+                "$(echo "$cpu * 1000000 / $count" | bc -l)" "$tr" "$cr"
+        done
+    done
+    echo
+    echo "Raw rounds (wall s, CPU s):"
+    echo
+    for size in 100 1000; do for r in $(seq 1 "$rounds"); do
+        echo "- ${size} B round $r: kafka-once ${results[ours,$size,$r]}; kcat ${results[kcat,$size,$r]}"
+    done; done
+} > bench/results/consume.md
+cat bench/results/consume.md
