@@ -445,6 +445,42 @@ async fn fetch_sessions_are_incremental() {
     consumer.close().await;
 }
 
+/// Regression: while one partition's data was buffered, the fetch loop long-polled the caught-up
+/// partitions without it (forgetting it from the session), so the hot partition was fetched again
+/// only after `fetch.max.wait.ms`: one response per long poll, 13 s for 20 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_partition_is_not_parked_behind_a_long_poll_of_idle_ones() {
+    let topic = common::unique("hot");
+    create(&topic, 4).await;
+    let sent = produce(&topic, 1000, CompressionType::None, Some(0), "h").await;
+    let config = consumer_config(AutoOffsetReset::Earliest)
+        .to_builder()
+        .max_partition_fetch_bytes(1024)
+        .build()
+        .unwrap();
+    let consumer = Consumer::new(config).await.unwrap();
+    consumer.assign_topics(&[&topic]).await.unwrap();
+    let got = recv_n(&consumer, sent.len()).await;
+    check_against(&sent, &got);
+
+    let history = consumer.fetch_history();
+    let hot = TopicPartition::new(topic.as_str(), 0);
+    assert!(
+        history
+            .iter()
+            .filter(|r| r.partitions.contains(&hot))
+            .count()
+            >= 3,
+        "several fetches expected: {history:?}"
+    );
+    // The hot partition never leaves the session: every request waits for it to come back.
+    assert!(
+        history.iter().all(|r| !r.forgotten.contains(&hot)),
+        "{history:?}"
+    );
+    consumer.close().await;
+}
+
 fn java_peer() -> std::process::Command {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/java/peer.sh");
     let mut c = std::process::Command::new("bash");

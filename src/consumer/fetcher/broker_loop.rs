@@ -114,6 +114,15 @@ async fn run(shared: Arc<Shared>, node: i32) {
         let (request, version, info) =
             build_request(&shared, &mut session, &c, node, &targets, reserved);
         let timeout = settings.request_timeout + settings.max_wait;
+        tracing::trace!(
+            node,
+            partitions = targets.len(),
+            sent = info.partitions.len(),
+            forgotten = info.forgotten.len(),
+            full = info.full,
+            reserved,
+            "fetch sent"
+        );
         let result = tokio::select! {
             r = c.request_with_timeout(&request, version, timeout) => r,
             _ = shutdown.changed() => {
@@ -205,6 +214,20 @@ fn claim(shared: &Shared, node: i32) -> Work {
         .filter(|(_, p)| p.fetchable_on(node))
         .collect();
     if fetchable.is_empty() {
+        return Work::Idle;
+    }
+    // The connection carries one request at a time, and a request whose partitions all sit at
+    // the log end is held by the broker for `fetch.max.wait.ms`. Sending one while another
+    // partition of this broker is only waiting for its buffered data to be handed out parks that
+    // partition behind the long poll: a hot partition is then fetched once per
+    // `fetch.max.wait.ms`. So until it comes back (draining it wakes this loop), fetch only when
+    // some partition may have data; the caught-up ones ride along with it.
+    let isolation = settings.isolation;
+    let returning = state
+        .partitions
+        .values()
+        .any(|p| p.buffered && !p.paused && !p.failed && p.leader.is_some_and(|l| l.node == node));
+    if returning && fetchable.iter().all(|(_, p)| p.caught_up(isolation)) {
         return Work::Idle;
     }
     // A stable order keeps incremental requests small (unchanged partitions are not resent).
@@ -392,6 +415,15 @@ fn handle_response(
         .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
         .sum();
     let charge = shared.budget.charge(reserved, total);
+    tracing::trace!(
+        partitions = response
+            .responses
+            .iter()
+            .map(|t| t.partitions.len())
+            .sum::<usize>(),
+        bytes = total,
+        "fetch response"
+    );
     let mut retry_later = false;
     let mut need_supervisor = false;
     let mut delivered = false;

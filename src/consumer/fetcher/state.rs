@@ -147,6 +147,16 @@ impl PartitionState {
             && self.in_flight.is_none()
             && self.leader.is_some_and(|l| l.node == node)
     }
+
+    /// Whether the last fetch response showed nothing readable after the position (false while
+    /// unknown).
+    pub fn caught_up(&self, isolation: IsolationLevel) -> bool {
+        let end = match isolation {
+            IsolationLevel::ReadCommitted => self.last_stable_offset,
+            IsolationLevel::ReadUncommitted => self.high_watermark,
+        };
+        end >= 0 && self.position.is_some_and(|p| p >= end)
+    }
 }
 
 /// The mutable state, behind one mutex that is never held across an await.
