@@ -307,6 +307,8 @@ impl Shared {
         if state.closed {
             return Err(ProducerError::Closed);
         }
+        let sticky = record.partition.is_none()
+            && (record.key.is_none() || self.cluster.config().producer().partitioner_ignore_keys());
         let partition = match record.partition {
             Some(p) if (0..partitions).contains(&p) => p,
             Some(p) => {
@@ -361,9 +363,10 @@ impl Shared {
         }
         let full = batch.is_full(batch_size);
         let first = batch.records.len() == 1;
-        if full && record.partition.is_none() {
-            // KIP-480: a full sticky batch moves unkeyed records to another partition.
-            state.sticky.next(&topic, partition, partitions);
+        if sticky {
+            state
+                .sticky
+                .produced(&topic, partition, size, batch_size, partitions);
         }
         drop(state);
         self.pending.fetch_add(1, Ordering::AcqRel);

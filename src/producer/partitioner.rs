@@ -46,29 +46,53 @@ pub fn partition_for_key(key: &[u8], partitions: i32) -> i32 {
 }
 
 /// Sticky partitions for records without a key: all such records of a topic go to one partition
-/// until its batch is sent or full, then the next batch picks another partition at random. This
-/// makes fewer, larger batches than round robin (KIP-480).
+/// until `batch.size` bytes went there, then another partition is picked at random. This makes
+/// fewer, larger batches than round robin (KIP-480) and spreads data evenly by volume, as the
+/// Java client's uniform sticky partitioner does (KIP-794).
 #[derive(Debug, Default)]
 pub struct StickyPartitions {
-    current: HashMap<String, i32>,
+    /// Per topic: the sticky partition and the bytes sent to it since it was chosen.
+    current: HashMap<String, (i32, usize)>,
 }
 
 impl StickyPartitions {
     /// The sticky partition of `topic`, choosing one if there is none.
     pub fn partition(&mut self, topic: &str, partitions: i32) -> i32 {
-        if let Some(&p) = self.current.get(topic)
+        if let Some(&(p, _)) = self.current.get(topic)
             && p < partitions
         {
             return p;
         }
         let p = rand::random_range(0..partitions.max(1));
-        self.current.insert(topic.to_string(), p);
+        self.current.insert(topic.to_string(), (p, 0));
         p
+    }
+
+    /// Counts `bytes` sent to `topic`'s sticky `partition`; once `threshold` (`batch.size`)
+    /// bytes went there, the next record picks another partition.
+    pub fn produced(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        bytes: usize,
+        threshold: usize,
+        partitions: i32,
+    ) {
+        let Some(entry) = self.current.get_mut(topic) else {
+            return;
+        };
+        if entry.0 != partition {
+            return;
+        }
+        entry.1 += bytes;
+        if entry.1 >= threshold {
+            self.next(topic, partition, partitions);
+        }
     }
 
     /// The batch of `topic`'s sticky partition `previous` is done: move to another partition.
     pub fn next(&mut self, topic: &str, previous: i32, partitions: i32) {
-        if self.current.get(topic) != Some(&previous) {
+        if self.current.get(topic).map(|c| c.0) != Some(previous) {
             return;
         }
         let next = if partitions > 1 {
@@ -78,7 +102,7 @@ impl StickyPartitions {
         } else {
             0
         };
-        self.current.insert(topic.to_string(), next);
+        self.current.insert(topic.to_string(), (next, 0));
     }
 }
 
@@ -130,6 +154,13 @@ mod tests {
         // A stale notification does not move it again.
         s.next("t", first, 6);
         assert_eq!(s.partition("t", 6), second);
+        // Volume-based: batch.size bytes move it on.
+        let mut v = StickyPartitions::default();
+        let p = v.partition("v", 12);
+        v.produced("v", p, 600, 1000, 12);
+        assert_eq!(v.partition("v", 12), p);
+        v.produced("v", p, 600, 1000, 12);
+        assert_ne!(v.partition("v", 12), p);
         let mut one = StickyPartitions::default();
         assert_eq!(one.partition("u", 1), 0);
         one.next("u", 0, 1);

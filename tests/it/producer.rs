@@ -285,3 +285,42 @@ async fn buffer_memory_bounds_what_is_queued() {
     assert_eq!(producer.buffered_bytes(), 0);
     producer.close().await;
 }
+
+/// Regression: unkeyed records stayed on one partition forever, because the sticky partition
+/// moved on only when a batch filled up, and with linger the sender drained batches before that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unkeyed_records_spread_over_all_partitions() {
+    let cluster = common::cluster().await;
+    let name = topic(&cluster, "sticky", 6).await;
+    let producer = Producer::new(
+        common::config()
+            .to_builder()
+            .batch_size(8 * 1024)
+            .linger(Duration::from_millis(1))
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..20_000 {
+        deliveries.push(
+            producer
+                .send(ProducerRecord::new(&name, vec![b'x'; 100]))
+                .await
+                .unwrap(),
+        );
+        if i % 40 == 39 {
+            // Let the linger drain the batch before it fills, as a steady, slower stream does.
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+    }
+    producer.flush().await;
+    let mut per_partition = [0usize; 6];
+    for d in deliveries {
+        per_partition[d.await.unwrap().partition as usize] += 1;
+    }
+    // ~2.4 MB in 8 KiB stints over 6 partitions: every partition gets a share.
+    assert!(per_partition.iter().all(|&n| n > 0), "{per_partition:?}");
+    producer.close().await;
+}
