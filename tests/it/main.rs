@@ -11,6 +11,7 @@ mod consumer;
 mod fake_broker;
 mod golden;
 mod group;
+mod group_interop;
 mod interop;
 mod partitioner;
 mod producer;

@@ -12,15 +12,20 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.TreeSet;
 import java.util.concurrent.Future;
 
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.RangeAssignor;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -42,6 +47,8 @@ import org.apache.kafka.common.utils.Utils;
  *                [--linger-ms N] [--batch-size N] [--max-request-size N]
  * Peer consume   --bootstrap B --topic T --count N [--isolation read_uncommitted|read_committed]
  *                [--timeout-ms N]
+ * Peer group-consume --bootstrap B --topic T --group G --strategy range|cooperative-sticky
+ *                --duration-ms N
  * Peer partition --partitions N [--base64]      (keys on stdin, one per line)
  * Peer partition --hash [--base64]              (the raw Utils.murmur2 of each key)
  * </pre>
@@ -55,6 +62,13 @@ import org.apache.kafka.common.utils.Utils;
  * line per record: {"partition", "offset", "timestamp", "timestamp_type", "key", "value",
  * "headers"} with keys, values and header values as {"base64": "..."} or null. It fails when fewer
  * than N records arrive within the timeout.
+ *
+ * <p>group-consume subscribes to T in group G with the given assignor (from the earliest offset,
+ * no commits), polls for N ms and prints one JSON line per rebalance callback:
+ * {"event": "assigned" | "revoked" | "lost", "partitions": [p, ...], "owned": [p, ...]}, where
+ * partitions are the callback's (all of them for an eager assignor, the increment for a
+ * cooperative one) and owned is the resulting assignment; at the end
+ * {"event": "final", "partitions": [...]}, then it closes (leaving the group).
  *
  * <p>partition prints, per key, the partition of the Java default partitioner for a keyed record:
  * {@code Utils.toPositive(Utils.murmur2(keyBytes)) % numPartitions}.
@@ -73,6 +87,7 @@ public final class Peer {
         switch (args[0]) {
             case "produce" -> produce(opts, out);
             case "consume" -> consume(opts, out);
+            case "group-consume" -> groupConsume(opts, out);
             case "partition" -> partition(opts, out);
             default -> usage("unknown subcommand " + args[0]);
         }
@@ -80,7 +95,7 @@ public final class Peer {
 
     private static void usage(String why) {
         System.err.println("Peer: " + why);
-        System.err.println("usage: Peer produce|consume|partition --option value ... (see Peer.java)");
+        System.err.println("usage: Peer produce|consume|group-consume|partition --option value ... (see Peer.java)");
         System.exit(2);
     }
 
@@ -284,6 +299,82 @@ public final class Peer {
         ObjectNode o = JSON.createObjectNode();
         o.put("base64", Base64.getEncoder().encodeToString(b));
         return o;
+    }
+
+    // ---- group-consume ------------------------------------------------------------------------
+
+    private static void groupConsume(Map<String, String> opts, PrintStream out) throws Exception {
+        String topic = required(opts, "topic");
+        String strategy = required(opts, "strategy");
+        long durationMs = Long.parseLong(required(opts, "duration-ms"));
+        String assignor = switch (strategy) {
+            case "range" -> RangeAssignor.class.getName();
+            case "cooperative-sticky" -> CooperativeStickyAssignor.class.getName();
+            default -> {
+                usage("--strategy must be range or cooperative-sticky");
+                yield null;
+            }
+        };
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, required(opts, "bootstrap"));
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, required(opts, "group"));
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, assignor);
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "10000");
+        p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "300");
+        TreeSet<Integer> owned = new TreeSet<>();
+        long deadline = System.currentTimeMillis() + durationMs;
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
+            consumer.subscribe(List.of(topic), new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                    // Eager assignors revoke everything before each rebalance, also when empty.
+                    for (TopicPartition tp : partitions) {
+                        owned.remove(tp.partition());
+                    }
+                    event(out, "revoked", partitions, owned);
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                    for (TopicPartition tp : partitions) {
+                        owned.add(tp.partition());
+                    }
+                    event(out, "assigned", partitions, owned);
+                }
+
+                @Override
+                public void onPartitionsLost(Collection<TopicPartition> partitions) {
+                    for (TopicPartition tp : partitions) {
+                        owned.remove(tp.partition());
+                    }
+                    event(out, "lost", partitions, owned);
+                }
+            });
+            while (System.currentTimeMillis() < deadline) {
+                consumer.poll(Duration.ofMillis(100));
+            }
+            ObjectNode o = JSON.createObjectNode();
+            o.put("event", "final");
+            ArrayNode ps = o.putArray("partitions");
+            new TreeSet<>(consumer.assignment().stream().map(TopicPartition::partition).toList())
+                .forEach(ps::add);
+            out.println(JSON.writeValueAsString(o));
+        }
+    }
+
+    private static void event(PrintStream out, String event, Collection<TopicPartition> partitions,
+                              TreeSet<Integer> owned) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("event", event);
+        ArrayNode ps = o.putArray("partitions");
+        new TreeSet<>(partitions.stream().map(TopicPartition::partition).toList()).forEach(ps::add);
+        ArrayNode os = o.putArray("owned");
+        owned.forEach(os::add);
+        out.println(o.toString());
     }
 
     // ---- partition ----------------------------------------------------------------------------
