@@ -11,21 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 count=1000000
-command -v kcat >/dev/null || { echo "kcat missing: apt-get install -y kcat" >&2; exit 1; }
-cargo build --release --locked --bin kafka-once >&2
-bin=target/release/kafka-once
-home=$(mktemp -d)
-export KAFKA_ONCE_HOME=$home
-cleanup() { [ -z "${KAFKA_BOOTSTRAP:-}" ] && "$bin" broker stop >/dev/null 2>&1 || true; rm -rf "$home"; }
-trap cleanup EXIT
-bootstrap=${KAFKA_BOOTSTRAP:-$("$bin" broker start)}
-TIMEFORMAT='%R %U %S'
-measure() {
-    local t
-    t=$( { time "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-    echo "$t" | awk '{printf "%s %.3f", $1, $2 + $3}'
-}
-declare -A results
+source bench/lib.sh
 for size in 100 1000; do
     topic="bench-consume-$size-$$"
     "$bin" topics create "$topic" -p 12 -b "$bootstrap" >/dev/null
@@ -36,16 +22,11 @@ for size in 100 1000; do
         echo "size=$size round $r: ours ${results[ours,$size,$r]}, kcat ${results[kcat,$size,$r]} (wall cpu)" >&2
     done
 done
-stat() { # client size field how
-    for r in $(seq 1 "$rounds"); do echo "${results[$1,$2,$r]}" | awk -v f="$3" '{print $f}'; done | sort -g |
-        awk -v how="$4" '{v[NR]=$1} END {if (how=="best") print v[1]; else print v[int((NR+1)/2)]}'
-}
 mkdir -p bench/results
 {
     echo "# Consumer: 1,000,000 records from a 12-partition topic"
     echo
-    echo "Machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB; broker: Apache Kafka 4.1.1 (KRaft, 1 node, local);"
-    echo "kcat $(kcat -V 2>&1 | grep -o 'Version [0-9.]*' | head -1 | cut -d' ' -f2) with librdkafka $(kcat -V 2>&1 | grep -o 'librdkafka [0-9.]*' | head -1 | cut -d' ' -f2); kafka-once $(git rev-parse --short HEAD); $(date -u +%F)."
+    describe_run
     echo "Manual assignment from the beginning, values printed to /dev/null; best and median of $rounds alternating"
     echo "rounds. Command: \`bench/consume.sh $rounds\`."
     echo

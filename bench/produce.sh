@@ -10,28 +10,13 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}
 count=1000000
 size=100
-command -v kcat >/dev/null || { echo "kcat missing: apt-get install -y kcat" >&2; exit 1; }
-cargo build --release --locked --bin kafka-once >&2
-bin=target/release/kafka-once
-home=$(mktemp -d)
-export KAFKA_ONCE_HOME=$home
-cleanup() { [ -z "${KAFKA_BOOTSTRAP:-}" ] && "$bin" broker stop >/dev/null 2>&1 || true; rm -rf "$home"; }
-trap cleanup EXIT
-bootstrap=${KAFKA_BOOTSTRAP:-$("$bin" broker start)}
+source bench/lib.sh
 lines=$(mktemp)
 head -c $size /dev/zero | tr '\0' x > "$lines.one"; echo >> "$lines.one"
 awk -v n=$count -v s="$(cat "$lines.one")" 'BEGIN { for (i = 0; i < n; i++) print s }' > "$lines"
 
 # The same producer settings for both: idempotent, acks=all, no compression, 5 ms linger.
 # batch.size differs by default (Java 16 KiB, librdkafka 1 MB); we run both at both sizes.
-declare -A results
-# Each run prints "wall user+sys" seconds (bash's time keyword).
-TIMEFORMAT='%R %U %S'
-measure() {
-    local t
-    t=$( { time "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-    echo "$t" | awk '{printf "%s %.3f", $1, $2 + $3}'
-}
 run_ours() { # topic batch
     "$bin" topics create "$1" -p 12 -b "$bootstrap" >/dev/null
     measure "$bin" produce -b "$bootstrap" -t "$1" -n $count -s $size \
@@ -50,17 +35,11 @@ for batch in 16384 1000000; do
         echo "batch.size=$batch round $r: ours ${results[ours,$batch,$r]}, kcat ${results[kcat,$batch,$r]} (wall cpu)" >&2
     done
 done
-# best wall time, and the median of wall and cpu over the rounds
-stat() { # client batch field(1=wall,2=cpu) how(best|median)
-    for r in $(seq 1 "$rounds"); do echo "${results[$1,$2,$r]}" | awk -v f="$3" '{print $f}'; done | sort -g |
-        awk -v how="$4" '{v[NR]=$1} END {if (how=="best") print v[1]; else print v[int((NR+1)/2)]}'
-}
 mkdir -p bench/results
 {
     echo "# Producer: 1,000,000 x 100 B records, 12 partitions"
     echo
-    echo "Machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB; broker: Apache Kafka 4.1.1 (KRaft, 1 node, local);"
-    echo "kcat $(kcat -V 2>&1 | grep -o 'Version [0-9.]*' | head -1 | cut -d' ' -f2) with librdkafka $(kcat -V 2>&1 | grep -o 'librdkafka [0-9.]*' | head -1 | cut -d' ' -f2); kafka-once $(git rev-parse --short HEAD); $(date -u +%F)."
+    describe_run
     echo "Both idempotent, acks=all, no compression, linger.ms=5; best of $rounds alternating rounds; wall time"
     echo "includes connecting and the final flush. Command: \`bench/produce.sh $rounds\`."
     echo

@@ -224,7 +224,7 @@ async fn drain(shared: &Shared) -> (Vec<Vec<InFlight>>, Option<Instant>) {
             partition: tp.1,
             timeout: settings.delivery_timeout,
         };
-        complete(shared, batch, Err(err));
+        complete(shared, batch, err);
     }
     (rounds, next_wake)
 }
@@ -300,7 +300,7 @@ async fn enqueue(shared: &Shared, node: i32, mut batches: Vec<InFlight>) -> Opti
                 Ok(bytes) => item.batch.encoded = Some((pid, epoch, bytes)),
                 Err(e) => {
                     finish_in_flight(shared, &item.tp);
-                    complete(shared, item.batch, Err(e.into()));
+                    complete(shared, item.batch, e.into());
                     continue;
                 }
             }
@@ -381,7 +381,7 @@ async fn request_failed(shared: &Shared, batches: Vec<InFlight>, e: ClusterError
                 shared.lock().bump_epoch = true;
             }
             finish_in_flight(shared, &item.tp);
-            complete(shared, item.batch, Err(ProducerError::Cluster(e.clone())));
+            complete(shared, item.batch, ProducerError::Cluster(e.clone()));
         } else {
             retry_later(shared, item, None);
         }
@@ -467,7 +467,7 @@ fn settle(shared: &Shared, batches: Vec<InFlight>, response: &ProduceResponse) {
                         ),
                     };
                     finish_in_flight(shared, &item.tp);
-                    complete(shared, item.batch, Err(err));
+                    complete(shared, item.batch, err);
                 } else if item.batch.sequence != expected {
                     // An earlier batch of this partition failed, so the broker saw a gap. Resend
                     // once the earlier one is through.
@@ -504,7 +504,7 @@ fn settle(shared: &Shared, batches: Vec<InFlight>, response: &ProduceResponse) {
                         shared.lock().bump_epoch = true;
                     }
                     finish_in_flight(shared, &item.tp);
-                    complete(shared, item.batch, Err(err));
+                    complete(shared, item.batch, err);
                 }
             },
         }
@@ -617,13 +617,10 @@ fn retry_later(shared: &Shared, mut item: InFlight, delay: Option<std::time::Dur
 }
 
 /// Fails every record of a batch that is no longer in flight.
-fn complete(shared: &Shared, batch: Batch, result: Result<(), ProducerError>) {
+fn complete(shared: &Shared, batch: Batch, err: ProducerError) {
     let n = batch.deliveries.len();
     for tx in batch.deliveries {
-        let _ = tx.send(match &result {
-            Ok(()) => Err(ProducerError::Closed),
-            Err(e) => Err(e.clone()),
-        });
+        let _ = tx.send(Err(err.clone()));
     }
     shared.pending.fetch_sub(n, Ordering::AcqRel);
     shared.progress.notify_waiters();

@@ -184,14 +184,7 @@ fn remove_leftovers(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
-        move |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| OsString::from(v))
-        }
-    }
+    use crate::testing::fake_env as env;
 
     #[test]
     fn cache_dir_prefers_kafka_once_cache() {

@@ -245,14 +245,7 @@ fn read_state(state_dir: &Path) -> Option<State> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
-        move |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| OsString::from(v))
-        }
-    }
+    use crate::testing::fake_env as env;
 
     #[test]
     fn state_dir_selection() {

@@ -180,3 +180,16 @@ impl TestingError {
 pub(crate) fn env_var(name: &str) -> Option<std::ffi::OsString> {
     std::env::var_os(name).filter(|v| !v.is_empty())
 }
+
+/// A stand-in for the process environment in tests of the path-selection functions, which take
+/// their variable lookup as a closure.
+#[cfg(test)]
+pub(crate) fn fake_env<'a>(
+    vars: &'a [(&'a str, &'a str)],
+) -> impl Fn(&str) -> Option<std::ffi::OsString> + 'a {
+    move |name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| std::ffi::OsString::from(v))
+    }
+}

@@ -53,6 +53,15 @@ pub fn config() -> ClientConfig {
     ClientConfig::new(bootstrap()).expect("valid bootstrap address")
 }
 
+/// A client config for the shared broker with a producer compression codec.
+pub fn config_with_codec(codec: kafka_once::config::CompressionType) -> ClientConfig {
+    config()
+        .to_builder()
+        .compression_type(codec)
+        .build()
+        .expect("valid config")
+}
+
 /// A connected cluster client for the shared broker.
 pub async fn cluster() -> Cluster {
     Cluster::connect(config())

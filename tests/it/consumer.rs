@@ -50,11 +50,7 @@ async fn produce(
     partition: Option<i32>,
     tag: &str,
 ) -> Sent {
-    let config = common::config()
-        .to_builder()
-        .compression_type(codec)
-        .build()
-        .unwrap();
+    let config = common::config_with_codec(codec);
     let producer = Producer::new(config).await.unwrap();
     let mut pending = Vec::new();
     for i in 0..n {

@@ -62,11 +62,7 @@ fn run(mut cmd: Command, what: &str) -> String {
 
 /// Produces text records with our producer and returns what was sent, by partition and offset.
 async fn produce_ours(topic: &str, codec: CompressionType) -> Expected {
-    let config = common::config()
-        .to_builder()
-        .compression_type(codec)
-        .build()
-        .unwrap();
+    let config = common::config_with_codec(codec);
     let producer = Producer::new(config).await.unwrap();
     let mut sent = Vec::new();
     for i in 0..60i64 {
