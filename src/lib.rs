@@ -45,6 +45,7 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod consumer;
+pub mod journal;
 pub mod producer;
 pub mod protocol;
 #[cfg(feature = "testing")]

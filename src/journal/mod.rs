@@ -1,0 +1,454 @@
+//! The durable journal: one [`fjall`] database beside the process that records, per record key,
+//! that its workflow started (with an attempt count) and then completed or was dead-lettered,
+//! and holds the application's state keyspaces.
+//!
+//! - **Group commit.** Every write goes through one writer thread in order. Durable writes
+//!   ([`Journal::complete`]) are acknowledged only after the fsync that covers them, and one fsync
+//!   covers every durable write that arrived while the previous one ran, so a busy runtime pays one
+//!   fsync for many completions. [`Durability`] picks `fdatasync` (default), `fsync`, or OS buffers
+//!   only (survives a process crash, not a power loss).
+//! - **Poisoning.** A failed write or fsync poisons the journal: that write and every later one
+//!   fail with [`JournalError::Poisoned`], which names the first cause. Nothing after it counts as
+//!   durable, so the runtime commits nothing past it.
+//! - **Pruning.** [`Journal::prune`] removes a partition's entries below an offset (after the
+//!   broker confirmed a commit there), so the journal's size follows the in-flight window.
+//! - **Recovery.** fjall recovers a torn tail at open; anything it cannot read, and any key or
+//!   entry this crate cannot decode, is a typed error naming the key.
+//!
+//! ```no_run
+//! use kafka_once::journal::{Entry, Journal, PartitionKey};
+//!
+//! # async fn demo() -> Result<(), kafka_once::journal::JournalError> {
+//! let journal = Journal::open("./journal")?;
+//! let partition = PartitionKey {
+//!     group: "orders-service".into(),
+//!     topic: "orders".into(),
+//!     topic_id: uuid::Uuid::nil(),
+//!     partition: 0,
+//! };
+//! let key = partition.record(42);
+//! journal.started(&key, 1)?;
+//! journal.complete(&key, Entry::Completed { attempts: 1, at_ms: 0 }).await?;
+//! assert!(journal.get(&key)?.is_some_and(|e| e.is_finished()));
+//! # Ok(())
+//! # }
+//! ```
+
+mod entry;
+mod key;
+mod writer;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use tokio::sync::oneshot;
+
+pub use entry::Entry;
+pub use key::{PartitionKey, RecordKey};
+pub(crate) use writer::StateWrite;
+
+use writer::Op;
+
+/// Journal errors.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// The database could not be opened (corrupt files, permissions, a newer format).
+    #[error("cannot open the journal at {path}: {cause}")]
+    Open {
+        /// The journal directory.
+        path: PathBuf,
+        /// What fjall reported.
+        cause: Arc<str>,
+    },
+    /// Another process has the journal open.
+    #[error("the journal at {0} is in use by another process")]
+    Locked(PathBuf),
+    /// A key or entry could not be decoded.
+    #[error("corrupt journal data: {what}: {why}")]
+    Corrupt {
+        /// Which key or entry.
+        what: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A write or fsync failed earlier; the journal accepts nothing more. Restart the process
+    /// once the cause (a full disk, a failing device) is fixed.
+    #[error("the journal is stopped after a failed write or fsync: {0}")]
+    Poisoned(Arc<str>),
+    /// A read failed.
+    #[error("journal read failed: {0}")]
+    Read(Arc<str>),
+    /// A name does not fit a key, or a keyspace name is invalid.
+    #[error("invalid journal key: {0}")]
+    InvalidKey(String),
+    /// The journal was closed.
+    #[error("the journal is closed")]
+    Closed,
+}
+
+impl JournalError {
+    fn read(e: fjall::Error) -> Self {
+        JournalError::Read(e.to_string().into())
+    }
+}
+
+/// How far a durable write goes before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `fdatasync`: survives a crash of the machine. The default.
+    #[default]
+    SyncData,
+    /// `fsync`, including file metadata.
+    SyncAll,
+    /// Written to the OS only: survives the process being killed, not a power loss.
+    Buffer,
+}
+
+impl Durability {
+    fn persist_mode(self) -> PersistMode {
+        match self {
+            Durability::SyncData => PersistMode::SyncData,
+            Durability::SyncAll => PersistMode::SyncAll,
+            Durability::Buffer => PersistMode::Buffer,
+        }
+    }
+}
+
+/// Journal settings.
+#[derive(Debug, Clone)]
+pub struct JournalOptions {
+    /// Default [`Durability::SyncData`].
+    pub durability: Durability,
+    /// The most writes in one group commit. Default 4,096.
+    pub max_batch: usize,
+    /// Capacity of the queue in front of the writer thread; a full queue makes writers wait.
+    /// Default 16,384.
+    pub queue: usize,
+    /// fjall's block cache, bytes. Default 16 MiB.
+    pub cache_bytes: u64,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::SyncData,
+            max_batch: 4096,
+            queue: 16_384,
+            cache_bytes: 16 << 20,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Stats {
+    fsyncs: AtomicU64,
+    batches: AtomicU64,
+    durable_writes: AtomicU64,
+    pruned: AtomicU64,
+}
+
+/// Counters since the journal was opened, and its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalStats {
+    /// fsyncs (or fdatasyncs) issued for durable writes.
+    pub fsyncs: u64,
+    /// Write batches (group commits) applied.
+    pub batches: u64,
+    /// Durable writes acknowledged.
+    pub durable_writes: u64,
+    /// Entries removed by pruning.
+    pub pruned: u64,
+    /// Bytes on disk (tables and write-ahead journal).
+    pub disk_bytes: u64,
+}
+
+pub(crate) struct Inner {
+    db: Database,
+    records: Keyspace,
+    options: JournalOptions,
+    stats: Stats,
+    poisoned: Mutex<Option<Arc<str>>>,
+}
+
+impl Inner {
+    fn poison_cause(&self) -> Option<Arc<str>> {
+        self.poisoned.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn poison(&self, e: fjall::Error) -> Arc<str> {
+        let mut p = self.poisoned.lock().unwrap_or_else(|p| p.into_inner());
+        p.get_or_insert_with(|| {
+            tracing::error!(error = %e, "journal write failed; the journal is poisoned");
+            e.to_string().into()
+        })
+        .clone()
+    }
+}
+
+/// The journal: cheap to clone, shared by every consumer of an app.
+#[derive(Clone)]
+pub struct Journal {
+    inner: Arc<Inner>,
+    path: Arc<Path>,
+    tx: SyncSender<Op>,
+    state: Arc<Mutex<HashMap<String, Keyspace>>>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("path", &self.path).finish()
+    }
+}
+
+const RECORDS: &str = "records";
+const STATE_PREFIX: &str = "state.";
+
+impl Journal {
+    /// Opens (or creates) the journal in directory `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, JournalError> {
+        Self::open_with(path, JournalOptions::default())
+    }
+
+    /// Opens (or creates) the journal in directory `path`.
+    pub fn open_with(path: impl AsRef<Path>, options: JournalOptions) -> Result<Self, JournalError> {
+        let path = path.as_ref().to_path_buf();
+        let open_err = |e: fjall::Error| match e {
+            fjall::Error::Locked => JournalError::Locked(path.clone()),
+            e => JournalError::Open {
+                path: path.clone(),
+                cause: e.to_string().into(),
+            },
+        };
+        let db = Database::builder(&path)
+            .manual_journal_persist(true)
+            .cache_size(options.cache_bytes)
+            .open()
+            .map_err(open_err)?;
+        let records = db
+            .keyspace(RECORDS, KeyspaceCreateOptions::default)
+            .map_err(open_err)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(options.queue.max(1));
+        let inner = Arc::new(Inner {
+            db,
+            records,
+            options,
+            stats: Stats::default(),
+            poisoned: Mutex::new(None),
+        });
+        let writer = inner.clone();
+        std::thread::Builder::new()
+            .name("kafka-once-journal".into())
+            .spawn(move || writer::run(writer, rx))
+            .map_err(|e| JournalError::Open {
+                path: path.clone(),
+                cause: format!("cannot start the writer thread: {e}").into(),
+            })?;
+        Ok(Self {
+            inner,
+            path: path.into(),
+            tx,
+            state: Arc::default(),
+        })
+    }
+
+    /// The journal directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The first write error, if the journal is poisoned.
+    pub fn poisoned(&self) -> Option<JournalError> {
+        self.inner.poison_cause().map(JournalError::Poisoned)
+    }
+
+    fn send(&self, op: Op) -> Result<(), JournalError> {
+        if let Some(e) = self.poisoned() {
+            return Err(e);
+        }
+        self.tx.send(op).map_err(|_| JournalError::Closed)
+    }
+
+    /// Records that attempt `attempts` of `key`'s workflow begins. Buffered: it reaches the OS
+    /// with its batch (so it survives a killed process) and the disk with the next fsync. Waits
+    /// only when the writer's queue is full.
+    pub fn started(&self, key: &RecordKey, attempts: u32) -> Result<(), JournalError> {
+        self.send(Op::Put {
+            key: key.encode(),
+            value: Entry::Started { attempts }.encode(),
+        })
+    }
+
+    /// Records that `key` finished (`entry` is [`Entry::Completed`] or
+    /// [`Entry::DeadLettered`]) and waits until that is durable.
+    ///
+    /// Cancel safety: the write happens whether or not the future is polled to the end; a
+    /// dropped future only loses the acknowledgement.
+    pub async fn complete(&self, key: &RecordKey, entry: Entry) -> Result<(), JournalError> {
+        self.complete_with(key, entry, Vec::new()).await
+    }
+
+    /// As [`complete`](Self::complete), with state writes applied in the same atomic batch.
+    pub(crate) async fn complete_with(
+        &self,
+        key: &RecordKey,
+        entry: Entry,
+        state: Vec<StateWrite>,
+    ) -> Result<(), JournalError> {
+        let (ack, rx) = oneshot::channel();
+        self.send(Op::Durable {
+            key: key.encode(),
+            value: entry.encode(),
+            state,
+            ack,
+        })?;
+        rx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// Waits until every write sent before this call is durable.
+    pub async fn sync(&self) -> Result<(), JournalError> {
+        let (ack, rx) = oneshot::channel();
+        self.send(Op::Sync { ack })?;
+        rx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// Removes `partition`'s entries below `offset`; returns how many went.
+    pub async fn prune(&self, partition: &PartitionKey, offset: i64) -> Result<usize, JournalError> {
+        let (ack, rx) = oneshot::channel();
+        self.send(Op::Prune {
+            prefix: partition.encode_prefix(),
+            below: partition.record(offset).encode(),
+            ack,
+        })?;
+        rx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// The entry of `key`, if any.
+    pub fn get(&self, key: &RecordKey) -> Result<Option<Entry>, JournalError> {
+        let value = self
+            .inner
+            .records
+            .get(key.encode())
+            .map_err(JournalError::read)?;
+        value
+            .map(|v| Entry::decode(&v, || key.to_string()))
+            .transpose()
+    }
+
+    /// `partition`'s entries at or above `from`, in offset order.
+    pub fn partition_entries(
+        &self,
+        partition: &PartitionKey,
+        from: i64,
+    ) -> Result<Vec<(i64, Entry)>, JournalError> {
+        let start = partition.record(from).encode();
+        let end = partition.record(i64::MAX).encode();
+        let mut out = Vec::new();
+        for kv in self.inner.records.range(start..=end) {
+            let (k, v) = kv.into_inner().map_err(JournalError::read)?;
+            let key = RecordKey::decode(&k)?;
+            out.push((key.offset, Entry::decode(&v, || key.to_string())?));
+        }
+        Ok(out)
+    }
+
+    /// Every record entry in key order (for `journal dump` and `verify`); a corrupt one is an
+    /// `Err` item, and iteration goes on.
+    pub fn entries(&self) -> impl Iterator<Item = Result<(RecordKey, Entry), JournalError>> + '_ {
+        self.inner.records.iter().map(|kv| {
+            let (k, v) = kv.into_inner().map_err(JournalError::read)?;
+            let key = RecordKey::decode(&k)?;
+            let entry = Entry::decode(&v, || key.to_string())?;
+            Ok((key, entry))
+        })
+    }
+
+    /// Counters and size.
+    pub fn stats(&self) -> JournalStats {
+        let s = &self.inner.stats;
+        JournalStats {
+            fsyncs: s.fsyncs.load(Ordering::Relaxed),
+            batches: s.batches.load(Ordering::Relaxed),
+            durable_writes: s.durable_writes.load(Ordering::Relaxed),
+            pruned: s.pruned.load(Ordering::Relaxed),
+            disk_bytes: self.inner.db.disk_space().unwrap_or(0),
+        }
+    }
+
+    /// The state keyspace `name` (created on first use). Names are 1–200 characters of
+    /// `[A-Za-z0-9_-]`.
+    pub(crate) fn state_keyspace(&self, name: &str) -> Result<Keyspace, JournalError> {
+        let valid = !name.is_empty()
+            && name.len() <= 200
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(JournalError::InvalidKey(format!(
+                "state keyspace name {name:?}: use 1-200 characters of A-Z a-z 0-9 _ -"
+            )));
+        }
+        let mut cache = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ks) = cache.get(name) {
+            return Ok(ks.clone());
+        }
+        let ks = self
+            .inner
+            .db
+            .keyspace(&format!("{STATE_PREFIX}{name}"), KeyspaceCreateOptions::default)
+            .map_err(JournalError::read)?;
+        cache.insert(name.to_string(), ks.clone());
+        Ok(ks)
+    }
+
+    /// Reads `key` from the state keyspace `name` (as committed; see
+    /// [`dispatch::WorkflowContext::transaction`](crate::dispatch::WorkflowContext::transaction)).
+    pub fn state_get(&self, name: &str, key: &[u8]) -> Result<Option<Bytes>, JournalError> {
+        let ks = self.state_keyspace(name)?;
+        let v = ks.get(key).map_err(JournalError::read)?;
+        Ok(v.map(|v| Bytes::copy_from_slice(&v)))
+    }
+
+    /// Every key and value of the state keyspace `name`, in key order.
+    pub fn state_scan(&self, name: &str) -> Result<Vec<(Bytes, Bytes)>, JournalError> {
+        let ks = self.state_keyspace(name)?;
+        let mut out = Vec::new();
+        for kv in ks.iter() {
+            let (k, v) = kv.into_inner().map_err(JournalError::read)?;
+            out.push((Bytes::copy_from_slice(&k), Bytes::copy_from_slice(&v)));
+        }
+        Ok(out)
+    }
+
+    /// Checks that every key and entry decodes and holds sane values (at least one attempt, an
+    /// offset of 0 or more); returns the number of entries read and the problems found (empty
+    /// when the journal is sound).
+    pub fn verify(&self) -> (usize, Vec<String>) {
+        let mut problems = Vec::new();
+        let mut n = 0;
+        for item in self.entries() {
+            n += 1;
+            match item {
+                Ok((key, entry)) => {
+                    if entry.attempts() == 0 {
+                        problems.push(format!("{key}: {} with 0 attempts", entry.state_name()));
+                    }
+                    if key.offset < 0 {
+                        problems.push(format!("{key}: negative offset"));
+                    }
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        (n, problems)
+    }
+}
+
+#[cfg(test)]
+mod tests;
