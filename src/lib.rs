@@ -42,6 +42,7 @@
 pub use kafka_protocol;
 
 pub mod cluster;
+pub mod dispatch;
 pub mod config;
 pub mod connection;
 pub mod consumer;

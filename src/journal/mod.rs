@@ -161,7 +161,7 @@ pub struct JournalStats {
     pub fsyncs: u64,
     /// Write batches (group commits) applied.
     pub batches: u64,
-    /// Durable writes acknowledged.
+    /// Finishing entries written (completions and dead-letters).
     pub durable_writes: u64,
     /// Entries removed by pruning.
     pub pruned: u64,
@@ -286,23 +286,25 @@ impl Journal {
     }
 
     /// Records that `key` finished (`entry` is [`Entry::Completed`] or
-    /// [`Entry::DeadLettered`]) and waits until that is durable.
+    /// [`Entry::DeadLettered`]) and waits until that is durable. Returns `false`, writing
+    /// nothing, when `key` was finished already: the journal holds at most one completion per key.
     ///
     /// Cancel safety: the write happens whether or not the future is polled to the end; a
     /// dropped future only loses the acknowledgement.
-    pub async fn complete(&self, key: &RecordKey, entry: Entry) -> Result<(), JournalError> {
+    pub async fn complete(&self, key: &RecordKey, entry: Entry) -> Result<bool, JournalError> {
         self.complete_with(key, entry, Vec::new()).await
     }
 
-    /// As [`complete`](Self::complete), with state writes applied in the same atomic batch.
+    /// As [`complete`](Self::complete), with state writes applied in the same atomic batch (and
+    /// not at all when the key was finished already).
     pub(crate) async fn complete_with(
         &self,
         key: &RecordKey,
         entry: Entry,
         state: Vec<StateWrite>,
-    ) -> Result<(), JournalError> {
+    ) -> Result<bool, JournalError> {
         let (ack, rx) = oneshot::channel();
-        self.send(Op::Durable {
+        self.send(Op::Finish {
             key: key.encode(),
             value: entry.encode(),
             state,

@@ -56,7 +56,7 @@ async fn concurrent_completions_share_fsyncs() {
         }));
     }
     for t in tasks {
-        t.await.unwrap().unwrap();
+        assert!(t.await.unwrap().unwrap());
     }
     let stats = j.stats();
     assert_eq!(stats.durable_writes, 2000);
@@ -73,10 +73,21 @@ async fn state_writes_commit_with_the_completion() {
         key: b"k".to_vec(),
         value: Some(b"1".to_vec()),
     }];
-    j.complete_with(&partition(0).record(0), done(), writes)
-        .await
-        .unwrap();
+    let again = writes.clone();
+    assert!(
+        j.complete_with(&partition(0).record(0), done(), writes)
+            .await
+            .unwrap()
+    );
     assert_eq!(j.state_get("tally", b"k").unwrap().as_deref(), Some(&b"1"[..]));
+    // A second completion of the same key writes nothing, state included.
+    j.state_keyspace("tally").unwrap().remove(b"k".as_slice()).unwrap();
+    assert!(
+        !j.complete_with(&partition(0).record(0), done(), again)
+            .await
+            .unwrap()
+    );
+    assert_eq!(j.state_get("tally", b"k").unwrap(), None);
     assert!(matches!(
         j.state_keyspace("bad name"),
         Err(JournalError::InvalidKey(_))

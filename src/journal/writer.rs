@@ -1,6 +1,7 @@
 //! The journal's writer thread: every mutation goes through it, in order, and completions are
 //! group-committed (one fsync for every completion that arrived while the previous one ran).
 
+use std::collections::HashSet;
 use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -9,7 +10,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use fjall::{Keyspace, PersistMode};
 use tokio::sync::oneshot;
 
-use super::{Inner, JournalError};
+use super::{Entry, Inner, JournalError};
 
 /// A write to an application state keyspace, applied with a completion.
 #[derive(Clone)]
@@ -23,12 +24,14 @@ pub(crate) struct StateWrite {
 pub(crate) enum Op {
     /// A buffered write: reaches the OS with its batch, fsynced with the next durable op.
     Put { key: Vec<u8>, value: Vec<u8> },
-    /// A durable write: acknowledged after the fsync that covers it.
-    Durable {
+    /// A durable write of a finishing entry: acknowledged after the fsync that covers it, with
+    /// `true` if written, `false` if the key was finished already (then nothing is written, the
+    /// state writes neither: at most one completion per key).
+    Finish {
         key: Vec<u8>,
         value: Vec<u8>,
         state: Vec<StateWrite>,
-        ack: oneshot::Sender<Result<(), JournalError>>,
+        ack: oneshot::Sender<Result<bool, JournalError>>,
     },
     /// Removes the record entries of one partition prefix below an offset key.
     Prune {
@@ -57,7 +60,7 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Op>) {
             continue;
         }
         match apply(&inner, &ops) {
-            Ok(pruned) => ack_all(&inner, ops, pruned),
+            Ok(results) => ack_all(&inner, ops, results),
             Err(e) => {
                 let cause = inner.poison(e);
                 fail_all(ops, &cause);
@@ -66,24 +69,35 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Op>) {
     }
 }
 
-/// Writes the ops as one atomic batch and persists it; returns each prune's count in order.
+/// Writes the ops as one atomic batch and persists it; returns each op's count (entries
+/// pruned, or 1 when a finishing entry was written and 0 when it was finished already).
 fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
     let mut batch = inner.db.batch();
     let mut durable = false;
-    let mut pruned = Vec::new();
+    let mut results = Vec::with_capacity(ops.len());
+    let mut finished_here: HashSet<&[u8]> = HashSet::new();
     for op in ops {
-        match op {
-            Op::Put { key, value } => batch.insert(&inner.records, key.as_slice(), value.as_slice()),
-            Op::Durable {
+        let n = match op {
+            Op::Put { key, value } => {
+                batch.insert(&inner.records, key.as_slice(), value.as_slice());
+                0
+            }
+            Op::Finish {
                 key, value, state, ..
             } => {
                 durable = true;
-                batch.insert(&inner.records, key.as_slice(), value.as_slice());
-                for w in state {
-                    match &w.value {
-                        Some(v) => batch.insert(&w.keyspace, w.key.as_slice(), v.as_slice()),
-                        None => batch.remove(&w.keyspace, w.key.as_slice()),
+                if finished_here.contains(key.as_slice()) || is_finished(inner, key)? {
+                    0
+                } else {
+                    finished_here.insert(key.as_slice());
+                    batch.insert(&inner.records, key.as_slice(), value.as_slice());
+                    for w in state {
+                        match &w.value {
+                            Some(v) => batch.insert(&w.keyspace, w.key.as_slice(), v.as_slice()),
+                            None => batch.remove(&w.keyspace, w.key.as_slice()),
+                        }
                     }
+                    1
                 }
             }
             Op::Prune { prefix, below, .. } => {
@@ -97,10 +111,14 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
                     batch.remove(&inner.records, key);
                     n += 1;
                 }
-                pruned.push(n);
+                n
             }
-            Op::Sync { .. } => durable = true,
-        }
+            Op::Sync { .. } => {
+                durable = true;
+                0
+            }
+        };
+        results.push(n);
     }
     batch.commit()?;
     let mode = if durable {
@@ -113,20 +131,29 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
         inner.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
     }
     inner.stats.batches.fetch_add(1, Ordering::Relaxed);
-    Ok(pruned)
+    Ok(results)
 }
 
-fn ack_all(inner: &Inner, ops: Vec<Op>, pruned: Vec<usize>) {
-    let mut pruned = pruned.into_iter();
-    for op in ops {
+/// Whether the stored entry of `key` is finished. An undecodable entry counts as finished:
+/// writing over it could hide a completion; `verify` reports it.
+fn is_finished(inner: &Inner, key: &[u8]) -> Result<bool, fjall::Error> {
+    Ok(match inner.records.get(key)? {
+        Some(v) => Entry::decode(&v, String::new).map_or(true, |e| e.is_finished()),
+        None => false,
+    })
+}
+
+fn ack_all(inner: &Inner, ops: Vec<Op>, results: Vec<usize>) {
+    for (op, n) in ops.into_iter().zip(results) {
         match op {
             Op::Put { .. } => {}
-            Op::Durable { ack, .. } => {
-                inner.stats.durable_writes.fetch_add(1, Ordering::Relaxed);
-                let _ = ack.send(Ok(()));
+            Op::Finish { ack, .. } => {
+                if n == 1 {
+                    inner.stats.durable_writes.fetch_add(1, Ordering::Relaxed);
+                }
+                let _ = ack.send(Ok(n == 1));
             }
             Op::Prune { ack, .. } => {
-                let n = pruned.next().unwrap_or(0);
                 inner.stats.pruned.fetch_add(n as u64, Ordering::Relaxed);
                 let _ = ack.send(Ok(n));
             }
@@ -142,7 +169,10 @@ fn fail_all(ops: Vec<Op>, cause: &Arc<str>) {
         let err = || JournalError::Poisoned(cause.clone());
         match op {
             Op::Put { .. } => {}
-            Op::Durable { ack, .. } | Op::Sync { ack } => {
+            Op::Finish { ack, .. } => {
+                let _ = ack.send(Err(err()));
+            }
+            Op::Sync { ack } => {
                 let _ = ack.send(Err(err()));
             }
             Op::Prune { ack, .. } => {

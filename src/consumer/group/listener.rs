@@ -5,7 +5,7 @@ use std::pin::Pin;
 
 use crate::consumer::TopicPartition;
 
-use super::GroupHandle;
+use super::{GroupHandle, OffsetAndMetadata};
 
 /// The future a [`RebalanceListener`] method returns.
 pub type ListenerFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
@@ -15,6 +15,19 @@ pub type ListenerFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 /// The methods run on the membership task, which also sends heartbeats: a listener that takes
 /// longer than the session timeout gets the member evicted. Every method has an empty default.
 pub trait RebalanceListener: Send + Sync {
+    /// `partitions` are about to be added to this member's assignment, each with the group's
+    /// committed offset and metadata (`None` when the group has none). It runs before the
+    /// fetcher starts on them, so no record of theirs has been handed out yet: the place to
+    /// load per-partition state that must exist before the first record.
+    fn assigning<'a>(
+        &'a self,
+        group: &'a GroupHandle,
+        partitions: &'a [(TopicPartition, Option<OffsetAndMetadata>)],
+    ) -> ListenerFuture<'a> {
+        let _ = (group, partitions);
+        Box::pin(std::future::ready(()))
+    }
+
     /// `partitions` were added to this member's assignment. They are already assigned to the
     /// fetcher at their committed offsets (or from `auto.offset.reset`), so `recv` may return
     /// their records while this runs.

@@ -347,6 +347,11 @@ async fn apply(handle: &GroupHandle, j: Joined) {
             return;
         }
     };
+    let with_metadata: Vec<(TopicPartition, Option<OffsetAndMetadata>)> = added
+        .iter()
+        .map(|tp| (tp.clone(), committed.get(tp).cloned()))
+        .collect();
+    inner.listener.assigning(handle, &with_metadata).await;
     let entries: Vec<(TopicPartition, Option<i64>)> = added
         .iter()
         .map(|tp| (tp.clone(), committed.get(tp).map(|o| o.offset)))

@@ -1,0 +1,189 @@
+//! The completion map carried in a commit's metadata string: which offsets above the committed
+//! one are already finished, so that whoever takes the partition over skips them.
+//!
+//! Format `ko1:` followed by numbers, each a little-endian base-32 varint written with the URL-safe
+//! base-64 alphabet (a character's bit 5 says "more follows", its low 5 bits carry data). The
+//! numbers come in pairs, one per run of finished offsets: the gap since the end of the previous
+//! run (the first run counts from committed offset + 1, since the committed offset itself is by
+//! definition not finished), then the run's length. The version is in the prefix; another prefix
+//! (or another client's metadata) is not a map and is ignored.
+
+use std::collections::BTreeMap;
+
+const PREFIX: &str = "ko1:";
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// The broker's default `offset.metadata.max.bytes`.
+pub const MAX_METADATA: usize = 4096;
+
+fn push_varint(out: &mut String, mut n: u64) {
+    while n >= 32 {
+        out.push(ALPHABET[(32 | (n & 31)) as usize] as char);
+        n >>= 5;
+    }
+    out.push(ALPHABET[n as usize] as char);
+}
+
+/// Encodes the finished offsets `done` (sorted, each above `committed`) as the metadata for a
+/// commit of `committed`, in at most `limit` bytes. Returns the string and whether every run fit;
+/// when not, the string holds the runs that fit (a prefix: still correct, just less complete).
+#[cfg(test)]
+pub fn encode(committed: i64, done: impl IntoIterator<Item = i64>, limit: usize) -> (String, bool) {
+    let mut runs: Vec<(i64, i64)> = Vec::new();
+    for o in done {
+        match runs.last_mut() {
+            Some((_, end)) if *end == o => *end += 1,
+            _ => runs.push((o, o + 1)),
+        }
+    }
+    encode_runs(committed, runs, limit)
+}
+
+/// As [`encode`], from runs `(start, end)` (end exclusive), sorted and disjoint.
+pub fn encode_runs(
+    committed: i64,
+    runs: impl IntoIterator<Item = (i64, i64)>,
+    limit: usize,
+) -> (String, bool) {
+    let mut out = String::from(PREFIX);
+    let mut prev = committed + 1;
+    for (start, end) in runs {
+        let mut pair = String::new();
+        push_varint(&mut pair, (start - prev).max(0) as u64);
+        push_varint(&mut pair, (end - start) as u64);
+        if out.len() + pair.len() > limit {
+            return (out, false);
+        }
+        out.push_str(&pair);
+        prev = end;
+    }
+    if out.len() == PREFIX.len() {
+        out.clear();
+    }
+    (out, true)
+}
+
+/// Why a metadata string is not a valid map.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid completion map in commit metadata: {0}")]
+pub struct MapError(pub String);
+
+/// Decodes the metadata of a commit of `committed` into runs `start → end` (end exclusive). Not
+/// a map (another prefix, empty) → `Ok(empty)`; a malformed map → `Err`.
+pub fn decode(committed: i64, metadata: &str) -> Result<BTreeMap<i64, i64>, MapError> {
+    let mut runs = BTreeMap::new();
+    let Some(body) = metadata.strip_prefix(PREFIX) else {
+        return Ok(runs);
+    };
+    let mut numbers = Vec::new();
+    let (mut n, mut shift) = (0u64, 0u32);
+    for c in body.bytes() {
+        let v = ALPHABET
+            .iter()
+            .position(|&a| a == c)
+            .ok_or_else(|| MapError(format!("character {:?}", c as char)))? as u64;
+        if shift > 60 {
+            return Err(MapError("number too long".into()));
+        }
+        n |= (v & 31) << shift;
+        if v & 32 == 0 {
+            numbers.push(n);
+            (n, shift) = (0, 0);
+        } else {
+            shift += 5;
+        }
+    }
+    if shift != 0 || numbers.len() % 2 != 0 {
+        return Err(MapError("truncated".into()));
+    }
+    let mut prev = committed
+        .checked_add(1)
+        .ok_or_else(|| MapError("offset overflow".into()))?;
+    for pair in numbers.chunks(2) {
+        let start = i64::try_from(pair[0])
+            .ok()
+            .and_then(|g| prev.checked_add(g))
+            .ok_or_else(|| MapError("offset overflow".into()))?;
+        let end = i64::try_from(pair[1])
+            .ok()
+            .and_then(|l| start.checked_add(l))
+            .ok_or_else(|| MapError("offset overflow".into()))?;
+        if end == start {
+            return Err(MapError("empty run".into()));
+        }
+        runs.insert(start, end);
+        prev = end;
+    }
+    Ok(runs)
+}
+
+/// Whether `offset` lies in one of `runs`.
+pub fn contains(runs: &BTreeMap<i64, i64>, offset: i64) -> bool {
+    runs.range(..=offset)
+        .next_back()
+        .is_some_and(|(_, &end)| offset < end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn known_encoding() {
+        // committed 10; finished 11, 12, 15 → runs (11,13) (15,16) → gaps 0, 2; lengths 2, 1.
+        let (s, fits) = encode(10, [11, 12, 15], MAX_METADATA);
+        assert!(fits);
+        assert_eq!(s, "ko1:ACCB");
+        let runs = decode(10, &s).unwrap();
+        assert_eq!(runs, BTreeMap::from([(11, 13), (15, 16)]));
+        assert!(contains(&runs, 12) && !contains(&runs, 13) && !contains(&runs, 10));
+    }
+
+    #[test]
+    fn nothing_finished_is_empty_metadata() {
+        assert_eq!(encode(5, [], MAX_METADATA), (String::new(), true));
+        assert!(decode(5, "").unwrap().is_empty());
+        assert!(decode(5, "written by the Java client").unwrap().is_empty());
+    }
+
+    #[test]
+    fn malformed_maps_are_errors() {
+        for bad in ["ko1:A", "ko1:!", "ko1:AA", "ko1:g", "ko1:__________________AA"] {
+            assert!(decode(0, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_map_that_does_not_fit_keeps_a_prefix_and_says_so() {
+        // Every other offset: one run per finished offset.
+        let done: Vec<i64> = (0..5000).map(|i| 1 + 2 * i).collect();
+        let (s, fits) = encode(0, done.iter().copied(), MAX_METADATA);
+        assert!(!fits);
+        assert!(s.len() <= MAX_METADATA);
+        let runs = decode(0, &s).unwrap();
+        assert!(!runs.is_empty());
+        for (&start, &end) in &runs {
+            assert_eq!(end, start + 1);
+            assert!(done.contains(&start));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(committed in -1i64..1_000_000, gaps in proptest::collection::vec((1i64..5000, 1i64..300), 0..60)) {
+            let mut done = Vec::new();
+            let mut at = committed + 1;
+            for (gap, len) in gaps {
+                at += gap;
+                done.extend(at..at + len);
+                at += len;
+            }
+            let (s, fits) = encode(committed, done.iter().copied(), MAX_METADATA);
+            prop_assert!(fits);
+            let runs = decode(committed, &s).unwrap();
+            let back: Vec<i64> = runs.iter().flat_map(|(&a, &b)| a..b).collect();
+            prop_assert_eq!(back, done);
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! The exactly-once runtime: run a workflow once for every record of some topics, through
+//! crashes, rebalances and redeliveries, with completions recorded in the [`journal`](crate::journal)
+//! and offset commits coupled to them.
+//!
+//! ```no_run
+//! use kafka_once::config::ClientConfig;
+//! use kafka_once::dispatch::{KafkaMessage, KafkaOnce, WorkflowContext, WorkflowError};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = KafkaOnce::open("./journal")?;
+//! app.kafka_consumer(
+//!     ClientConfig::from_properties([
+//!         ("bootstrap.servers", "localhost:9092"),
+//!         ("group.id", "dbos-kafka-group"),
+//!         ("auto.offset.reset", "earliest"),
+//!     ])?,
+//!     ["example-topic"],
+//! )
+//! .in_order(true)
+//! .workflow(|ctx: WorkflowContext, msg: KafkaMessage| async move {
+//!     println!("message received: {}", String::from_utf8_lossy(msg.value()));
+//!     // State writes commit atomically with the workflow's completion: exactly once.
+//!     ctx.transaction(|tx| {
+//!         let seen = tx.get("seen", msg.key().unwrap_or_default())?.map_or(0, |v| v.len());
+//!         tx.put("seen", msg.key().unwrap_or_default(), &vec![b'x'; seen + 1])
+//!     })?;
+//!     Ok::<(), WorkflowError>(())
+//! })?;
+//! app.run().await?; // until SIGINT, SIGTERM or app.shutdown_handle().shutdown()
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How it keeps its promises
+//!
+//! - **Keys.** A record's key is (group, topic, topic id, partition, offset); see
+//!   [`RecordKey`](crate::journal::RecordKey).
+//! - **Completion.** A workflow's success is written to the journal (with its state writes, in
+//!   one atomic batch) and counts only once the group-committed fsync covering it returned. The
+//!   journal refuses a second completion of a key.
+//! - **Commits.** Per partition the runtime commits the first offset it received that is not
+//!   finished yet (so offset gaps never stall it), with the finished offsets above it encoded in
+//!   the commit's metadata (see `completion_map`), periodically, on revoke (after the partition's
+//!   running workflows finish or `revoke_grace` passes) and on shutdown. Lost partitions are never
+//!   committed; a commit refused for a generation change counts as not committed. After the broker
+//!   confirms a commit, the journal's entries below it are pruned.
+//! - **Recovery.** On assignment the runtime loads the partition's journal entries and the
+//!   commit's completion map; finished records are skipped without calling the workflow, started
+//!   ones run again with their attempt count increased.
+//! - **Ordering.** [`Ordering::Partition`]: a record's workflow starts only after the previous
+//!   record of its partition finished durably. [`Ordering::Key`]: the same per key.
+//!   [`Ordering::None`]: concurrent, up to the in-flight bounds.
+//! - **Failures.** Errors and panics are retried with exponential backoff
+//!   ([`RetryPolicy`]); after the last attempt the [`FailurePolicy`] applies: copy to a
+//!   dead-letter topic and mark dead-lettered, or halt the partition (its commit stays pinned).
+//! - **Backpressure.** In-flight records are bounded in total and per partition; a partition at
+//!   its bound is paused in the fetcher, whose prefetch is bounded in bytes.
+//!
+//! The one duplicate window left across machines: a completion made durable in one instance's
+//! journal but not yet committed when that machine died is unknown to the instance that takes
+//! the partition over, which runs the record again. Within one journal there is no such window.
+
+mod completion_map;
+mod context;
+mod error;
+mod message;
+mod metrics;
+mod runtime;
+mod runs;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::ClientConfig;
+use crate::journal::{Journal, JournalOptions};
+
+pub use completion_map::MAX_METADATA;
+pub use context::{Transaction, WorkflowContext};
+pub use error::{DispatchError, WorkflowError};
+pub use message::KafkaMessage;
+pub use metrics::{Halted, MetricsSnapshot};
+
+use runtime::{Handler, Registered};
+
+/// How workflows of one partition may overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Ordering {
+    /// Concurrent, up to the in-flight bounds. The default.
+    #[default]
+    None,
+    /// Within a partition, strictly sequential by offset; partitions run in parallel.
+    Partition,
+    /// Sequential per record key within a partition (null keys form one sequence).
+    Key,
+}
+
+/// Retries of a failing workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included. Default 5.
+    pub max_attempts: u32,
+    /// The wait after the first failure; doubled after each later one. Default 100 ms.
+    pub initial_backoff: Duration,
+    /// The longest wait. Default 10 s.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What happens to a record whose last attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum FailurePolicy {
+    /// Stop the partition: no further record of it runs, its commit stays below the failed
+    /// record, and [`MetricsSnapshot::halted`] reports it. The default.
+    #[default]
+    Halt,
+    /// Copy the record (key, value, headers) to `topic` through the idempotent producer, with
+    /// headers `kafka-once.error`, `kafka-once.attempts`, `kafka-once.topic`,
+    /// `kafka-once.partition` and `kafka-once.offset`; then mark it dead-lettered (finished).
+    DeadLetter {
+        /// The dead-letter topic.
+        topic: String,
+    },
+}
+
+/// Settings of one registered consumer.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub ordering: Ordering,
+    pub max_in_flight: usize,
+    pub max_in_flight_per_partition: usize,
+    pub retry: RetryPolicy,
+    pub failure: FailurePolicy,
+    pub commit_interval: Duration,
+    pub revoke_grace: Duration,
+    pub metadata_limit: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            ordering: Ordering::None,
+            max_in_flight: 4096,
+            max_in_flight_per_partition: 512,
+            retry: RetryPolicy::default(),
+            failure: FailurePolicy::Halt,
+            commit_interval: Duration::from_secs(1),
+            revoke_grace: Duration::from_secs(10),
+            metadata_limit: MAX_METADATA,
+        }
+    }
+}
+
+/// Stops a running app: [`shutdown`](Self::shutdown) has the effect of SIGINT.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(watch::Sender<bool>);
+
+impl ShutdownHandle {
+    /// Asks the app to stop: stop fetching, let in-flight workflows finish within the revoke
+    /// grace period, commit, leave the groups.
+    pub fn shutdown(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// An exactly-once app: one journal, any number of consumers.
+pub struct KafkaOnce {
+    journal: Journal,
+    registered: Mutex<Vec<Registered>>,
+    shutdown: watch::Sender<bool>,
+    running: Mutex<Vec<Arc<runtime::Shared>>>,
+    signals: bool,
+}
+
+impl std::fmt::Debug for KafkaOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaOnce")
+            .field("journal", &self.journal)
+            .finish()
+    }
+}
+
+impl KafkaOnce {
+    /// Opens the journal in directory `path` (created if missing) with default options.
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self, DispatchError> {
+        Self::open_with(path, JournalOptions::default())
+    }
+
+    /// Opens the journal in directory `path` with `options`.
+    pub fn open_with(
+        path: impl AsRef<std::path::Path>,
+        options: JournalOptions,
+    ) -> Result<Self, DispatchError> {
+        Ok(Self::with_journal(Journal::open_with(path, options)?))
+    }
+
+    /// An app over an open journal.
+    pub fn with_journal(journal: Journal) -> Self {
+        Self {
+            journal,
+            registered: Mutex::new(Vec::new()),
+            shutdown: watch::channel(false).0,
+            running: Mutex::new(Vec::new()),
+            signals: true,
+        }
+    }
+
+    /// Whether [`run`](Self::run) stops on SIGINT and SIGTERM (default true).
+    pub fn handle_signals(mut self, yes: bool) -> Self {
+        self.signals = yes;
+        self
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Starts registering a consumer of `topics` with `config` (which needs `group.id`;
+    /// `enable.auto.commit` is turned off, the runtime commits).
+    pub fn kafka_consumer<I, S>(&self, config: ClientConfig, topics: I) -> ConsumerBuilder<'_>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ConsumerBuilder {
+            app: self,
+            config,
+            topics: topics.into_iter().map(Into::into).collect(),
+            settings: Settings::default(),
+            grace: None,
+        }
+    }
+
+    /// A handle that stops [`run`](Self::run) from anywhere.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown.clone())
+    }
+
+    /// The counters of every running consumer.
+    pub fn metrics(&self) -> Vec<MetricsSnapshot> {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        running.iter().map(|s| s.snapshot()).collect()
+    }
+
+    /// Runs every registered consumer until shutdown (SIGINT, SIGTERM, or a
+    /// [`ShutdownHandle`]) or a fatal error (a journal write failure, a fenced static member).
+    /// On the way out: stop fetching, let in-flight workflows finish within the revoke grace
+    /// period, commit, leave the groups. Returns the first fatal error.
+    ///
+    /// Cancel safety: not cancel safe: dropping the future abandons the consumers without the
+    /// final commit (as a crash would; nothing is lost, records run again after the last commit
+    /// unless the journal has them).
+    pub async fn run(&self) -> Result<(), DispatchError> {
+        let registered = std::mem::take(&mut *self.registered.lock().unwrap_or_else(|p| p.into_inner()));
+        if registered.is_empty() {
+            return Err(DispatchError::Config(
+                "no consumer registered: call kafka_consumer(..).workflow(..) first".into(),
+            ));
+        }
+        if self.signals {
+            spawn_signal_watch(self.shutdown.clone());
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for r in registered {
+            let shared = runtime::start(self.journal.clone(), r).await?;
+            self.running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(shared.clone());
+            let shutdown = self.shutdown.subscribe();
+            tasks.spawn(runtime::run(shared, shutdown));
+        }
+        let mut first_error = None;
+        while let Some(done) = tasks.join_next().await {
+            let result = done.unwrap_or_else(|e| {
+                Err(DispatchError::Config(format!("a consumer task failed: {e}")))
+            });
+            if let Err(e) = result {
+                // One consumer's fatal error stops the others.
+                self.shutdown.send_replace(true);
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn spawn_signal_watch(shutdown: watch::Sender<bool>) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                tracing::warn!("cannot install signal handlers; use a ShutdownHandle");
+                return;
+            };
+            let mut closed = shutdown.subscribe();
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+                _ = closed.wait_for(|s| *s) => return,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        shutdown.send_replace(true);
+    });
+}
+
+/// Registers one consumer; finish with [`workflow`](Self::workflow).
+#[must_use = "nothing is registered until .workflow(..) is called"]
+pub struct ConsumerBuilder<'a> {
+    app: &'a KafkaOnce,
+    config: ClientConfig,
+    topics: Vec<String>,
+    settings: Settings,
+    grace: Option<Duration>,
+}
+
+impl ConsumerBuilder<'_> {
+    /// `true` is [`Ordering::Partition`], `false` is [`Ordering::None`] (DBOS's `in_order`).
+    pub fn in_order(self, yes: bool) -> Self {
+        self.ordering(if yes {
+            Ordering::Partition
+        } else {
+            Ordering::None
+        })
+    }
+
+    /// How workflows of one partition may overlap. Default [`Ordering::None`].
+    pub fn ordering(mut self, ordering: Ordering) -> Self {
+        self.settings.ordering = ordering;
+        self
+    }
+
+    /// Records received and not finished, over all partitions. Default 4,096.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.settings.max_in_flight = n;
+        self
+    }
+
+    /// Records received and not finished, per partition; a partition at the bound is paused.
+    /// Default 512.
+    pub fn max_in_flight_per_partition(mut self, n: usize) -> Self {
+        self.settings.max_in_flight_per_partition = n;
+        self
+    }
+
+    /// Retries of a failing workflow. Default [`RetryPolicy::default`].
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.settings.retry = policy;
+        self
+    }
+
+    /// What happens after the last failed attempt. Default [`FailurePolicy::Halt`].
+    pub fn on_failure(mut self, policy: FailurePolicy) -> Self {
+        self.settings.failure = policy;
+        self
+    }
+
+    /// How often finished offsets are committed. Default 1 s.
+    pub fn commit_interval(mut self, every: Duration) -> Self {
+        self.settings.commit_interval = every;
+        self
+    }
+
+    /// How long a revoke (and shutdown) waits for the partitions' running workflows before it
+    /// commits and lets them go. Must be below `session.timeout.ms`. Default 10 s, or half the
+    /// session timeout when that is shorter.
+    pub fn revoke_grace(mut self, grace: Duration) -> Self {
+        self.grace = Some(grace);
+        self
+    }
+
+    /// The size limit of a commit's completion map: the broker's `offset.metadata.max.bytes`.
+    /// Default 4,096. A partition whose map would not fit is paused until it does.
+    pub fn metadata_limit(mut self, bytes: usize) -> Self {
+        self.settings.metadata_limit = bytes;
+        self
+    }
+
+    /// Registers `handler` as the workflow: an async function of a [`WorkflowContext`] and a
+    /// [`KafkaMessage`] returning `Result<(), E>`. Checks the settings and the configuration.
+    pub fn workflow<F, Fut, E>(self, handler: F) -> Result<(), DispatchError>
+    where
+        F: Fn(WorkflowContext, KafkaMessage) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<WorkflowError> + 'static,
+    {
+        let s = &self.settings;
+        if self.topics.is_empty() {
+            return Err(DispatchError::Config("no topics given".into()));
+        }
+        if s.max_in_flight == 0 || s.max_in_flight_per_partition == 0 {
+            return Err(DispatchError::Config(
+                "max_in_flight and max_in_flight_per_partition must be at least 1".into(),
+            ));
+        }
+        if s.retry.max_attempts == 0 {
+            return Err(DispatchError::Config("retry.max_attempts must be at least 1".into()));
+        }
+        if s.commit_interval.is_zero() {
+            return Err(DispatchError::Config("commit_interval must be above zero".into()));
+        }
+        if s.metadata_limit < 16 {
+            return Err(DispatchError::Config("metadata_limit must be at least 16 bytes".into()));
+        }
+        if let FailurePolicy::DeadLetter { topic } = &s.failure
+            && topic.is_empty()
+        {
+            return Err(DispatchError::Config("the dead-letter topic name is empty".into()));
+        }
+        let Some(group) = self.config.consumer().group_id() else {
+            return Err(DispatchError::Config("the consumer config needs group.id".into()));
+        };
+        for t in &self.topics {
+            crate::journal::RecordKey::check(group, t)?;
+        }
+        let session = self.config.consumer().session_timeout();
+        let grace = self
+            .grace
+            .unwrap_or_else(|| Duration::from_secs(10).min(session / 2));
+        if grace >= session {
+            return Err(DispatchError::Config(format!(
+                "revoke_grace ({grace:?}) must be below session.timeout.ms ({session:?}): \
+                 the member's heartbeats wait while a revoke waits"
+            )));
+        }
+        let mut settings = self.settings;
+        settings.revoke_grace = grace;
+        let config = self.config.to_builder().enable_auto_commit(false).build()?;
+        let handler: Handler = Arc::new(move |ctx, msg| {
+            let fut = handler(ctx, msg);
+            Box::pin(async move { fut.await.map_err(Into::into) })
+        });
+        self.app
+            .registered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Registered {
+                config,
+                topics: self.topics,
+                settings,
+                handler,
+            });
+        Ok(())
+    }
+}

@@ -1,0 +1,86 @@
+//! [`RunSet`]: a set of offsets kept as disjoint runs, so that a long stretch of finished
+//! offsets above one stuck record costs one entry, not one per offset.
+
+use std::collections::BTreeMap;
+
+/// Disjoint, non-adjacent runs `start → end` (end exclusive).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunSet {
+    runs: BTreeMap<i64, i64>,
+}
+
+impl RunSet {
+    pub fn contains(&self, offset: i64) -> bool {
+        self.runs
+            .range(..=offset)
+            .next_back()
+            .is_some_and(|(_, &end)| offset < end)
+    }
+
+    pub fn insert(&mut self, offset: i64) {
+        if self.contains(offset) {
+            return;
+        }
+        let mut start = offset;
+        let mut end = offset + 1;
+        if let Some((&s, &e)) = self.runs.range(..offset).next_back()
+            && e == offset
+        {
+            start = s;
+            self.runs.remove(&s);
+        }
+        if let Some(e) = self.runs.remove(&end) {
+            end = e;
+        }
+        self.runs.insert(start, end);
+    }
+
+    /// Drops every offset below `offset`.
+    pub fn remove_below(&mut self, offset: i64) {
+        let mut keep = self.runs.split_off(&offset);
+        if let Some((_, &e)) = self.runs.iter().next_back()
+            && e > offset
+        {
+            keep.insert(offset, e);
+        }
+        self.runs = keep;
+    }
+
+    pub fn runs(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.runs.iter().map(|(&s, &e)| (s, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    proptest! {
+        #[test]
+        fn behaves_like_a_set(ops in proptest::collection::vec((0i64..200, any::<bool>()), 0..300)) {
+            let mut runs = RunSet::default();
+            let mut set = BTreeSet::new();
+            for (o, cut) in ops {
+                if cut {
+                    runs.remove_below(o);
+                    set = set.split_off(&o);
+                } else {
+                    runs.insert(o);
+                    set.insert(o);
+                }
+                let flat: Vec<i64> = runs.runs().flat_map(|(s, e)| s..e).collect();
+                prop_assert_eq!(&flat, &set.iter().copied().collect::<Vec<_>>());
+                // Runs are never adjacent (they would have merged).
+                let v: Vec<(i64, i64)> = runs.runs().collect();
+                for w in v.windows(2) {
+                    prop_assert!(w[0].1 < w[1].0);
+                }
+            }
+            for o in 0..200 {
+                prop_assert_eq!(runs.contains(o), set.contains(&o));
+            }
+        }
+    }
+}
