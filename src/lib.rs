@@ -46,6 +46,8 @@ pub mod dispatch;
 pub mod config;
 pub mod connection;
 pub mod consumer;
+#[cfg(feature = "testing")]
+pub mod demo;
 pub mod journal;
 pub mod producer;
 pub mod protocol;

@@ -8,6 +8,8 @@ use kafka_once::cluster::{Cluster, NewTopic};
 use kafka_once::config::ClientConfig;
 
 mod consume;
+mod demo;
+mod journal;
 mod produce;
 
 #[derive(Parser)]
@@ -23,6 +25,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The exactly-once demo: produce records, run a worker that is SIGKILLed and restarted at
+    /// random moments, and audit that every record completed exactly once.
+    Demo(demo::DemoArgs),
+    /// The demo's worker process (started by `demo`).
+    #[command(hide = true)]
+    DemoWorker(demo::WorkerArgs),
+    /// Inspect a journal: `stats`, `verify`, `dump`.
+    Journal {
+        #[command(subcommand)]
+        action: journal::JournalAction,
+        /// The journal directory.
+        #[arg(long, global = true, default_value = "./journal")]
+        path: PathBuf,
+    },
     /// Run a local Apache Kafka (KRaft, from the official jars) for development and tests.
     Broker {
         #[command(subcommand)]
@@ -166,6 +182,9 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
+        Command::Demo(args) => demo::demo(args).await,
+        Command::DemoWorker(args) => demo::worker(args).await,
+        Command::Journal { action, path } => journal::run(action, &path),
         Command::Broker { action, state_dir } => broker(action, state_dir).await,
         Command::Topics { action, connect } => topics(action, connect).await,
         Command::Produce {

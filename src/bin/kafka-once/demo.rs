@@ -1,0 +1,299 @@
+//! `kafka-once demo`: produce records, run an exactly-once worker as a child process, SIGKILL it
+//! at random moments, restart it, and audit the journal. `demo-worker` is the child.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use kafka_once::cluster::{Cluster, NewTopic};
+use kafka_once::config::{AutoOffsetReset, ClientConfig};
+use kafka_once::consumer::TopicPartition;
+use kafka_once::consumer::group::GroupConsumer;
+use kafka_once::demo::{WorkerOptions, audit, run_worker};
+use kafka_once::dispatch::Ordering;
+use kafka_once::journal::Journal;
+use kafka_once::producer::{Producer, ProducerRecord};
+use rand::Rng;
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+use crate::Error;
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Records to produce.
+    #[arg(long, default_value_t = 100_000)]
+    pub records: u64,
+    /// Partitions of the demo topic.
+    #[arg(long, default_value_t = 6)]
+    pub partitions: i32,
+    /// How many times the worker is SIGKILLed and restarted.
+    #[arg(long, default_value_t = 3)]
+    pub kills: usize,
+    /// Ordering mode of the worker.
+    #[arg(long, value_enum, default_value = "partition")]
+    pub ordering: OrderingArg,
+    /// Journal directory (default: a new temporary directory, kept afterwards).
+    #[arg(long)]
+    pub path: Option<PathBuf>,
+    /// Bootstrap servers; default `KAFKA_BOOTSTRAP`, else a local broker started for the demo.
+    #[arg(long)]
+    pub bootstrap: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum OrderingArg {
+    None,
+    Partition,
+    Key,
+}
+
+impl OrderingArg {
+    fn name(self) -> &'static str {
+        match self {
+            OrderingArg::None => "none",
+            OrderingArg::Partition => "partition",
+            OrderingArg::Key => "key",
+        }
+    }
+}
+
+impl From<OrderingArg> for Ordering {
+    fn from(o: OrderingArg) -> Self {
+        match o {
+            OrderingArg::None => Ordering::None,
+            OrderingArg::Partition => Ordering::Partition,
+            OrderingArg::Key => Ordering::Key,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WorkerArgs {
+    #[arg(long)]
+    pub bootstrap: String,
+    #[arg(long)]
+    pub topic: String,
+    #[arg(long)]
+    pub group: String,
+    #[arg(long)]
+    pub path: PathBuf,
+    #[arg(long, value_enum, default_value = "partition")]
+    pub ordering: OrderingArg,
+    #[arg(long)]
+    pub ledger: Option<PathBuf>,
+    /// Static member id (restarts within the session timeout cause no rebalance).
+    #[arg(long)]
+    pub instance_id: Option<String>,
+    #[arg(long, default_value_t = 1024)]
+    pub max_in_flight: usize,
+}
+
+fn worker_config(bootstrap: &str, group: &str, instance: Option<&str>) -> Result<ClientConfig, Error> {
+    let mut b = ClientConfig::new(bootstrap)?
+        .to_builder()
+        .group_id(group)
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .session_timeout(Duration::from_secs(10))
+        .heartbeat_interval(Duration::from_millis(500))
+        .fetch_max_wait(Duration::from_millis(100));
+    if let Some(i) = instance {
+        b = b.group_instance_id(i);
+    }
+    Ok(b.build()?)
+}
+
+pub async fn worker(args: WorkerArgs) -> Result<(), Error> {
+    let config = worker_config(&args.bootstrap, &args.group, args.instance_id.as_deref())?;
+    run_worker(WorkerOptions {
+        config,
+        topic: args.topic,
+        path: args.path,
+        ordering: args.ordering.into(),
+        ledger: args.ledger,
+        max_in_flight: args.max_in_flight,
+        commit_interval: Duration::from_millis(200),
+    })
+    .await?;
+    Ok(())
+}
+
+fn spawn_worker(args: &[String], log: &std::path::Path) -> Result<Child, Error> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    Ok(Command::new(std::env::current_exe()?)
+        .arg("demo-worker")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()?)
+}
+
+async fn committed_total(probe: &GroupConsumer, tps: &[TopicPartition]) -> i64 {
+    match probe.committed(tps).await {
+        Ok(c) => c.values().map(|o| o.offset).sum(),
+        Err(_) => -1,
+    }
+}
+
+pub async fn demo(args: DemoArgs) -> Result<(), Error> {
+    let mut local = None;
+    let bootstrap = match args.bootstrap.clone().or_else(|| std::env::var("KAFKA_BOOTSTRAP").ok()) {
+        Some(b) => b,
+        None => {
+            println!("starting a local Apache Kafka (first run downloads the jars)…");
+            let kafka = kafka_once::testing::LocalKafka::builder().start().await?;
+            let b = kafka.bootstrap();
+            local = Some(kafka);
+            b
+        }
+    };
+    println!("broker {bootstrap}");
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis();
+    let topic = format!("kafka-once-demo-{stamp}");
+    let group = format!("{topic}-group");
+    let base = ClientConfig::new(&bootstrap)?;
+    let cluster = Cluster::connect(base.clone()).await?;
+    cluster
+        .create_topic(NewTopic::new(&topic, args.partitions))
+        .await?;
+    println!("created {topic} with {} partitions", args.partitions);
+
+    let producer = Producer::new(base.clone()).await?;
+    let mut expected_tally: HashMap<Vec<u8>, u64> = HashMap::new();
+    let started = Instant::now();
+    let mut pending = std::collections::VecDeque::new();
+    let mut end_offsets: BTreeMap<i32, i64> = (0..args.partitions).map(|p| (p, 0)).collect();
+    let mut note = |m: kafka_once::producer::RecordMetadata| {
+        let end = end_offsets.entry(m.partition).or_default();
+        *end = (*end).max(m.offset + 1);
+    };
+    for i in 0..args.records {
+        let key = format!("key-{}", i % 1000);
+        *expected_tally.entry(key.clone().into_bytes()).or_default() += 1;
+        pending.push_back(producer.send(ProducerRecord::new(&topic, i.to_string()).key(key)).await?);
+        if pending.len() >= 10_000 {
+            note(pending.pop_front().expect("non-empty").await?);
+        }
+    }
+    for d in pending {
+        note(d.await?);
+    }
+    producer.close().await;
+    println!(
+        "produced {} records in {:.1}s",
+        args.records,
+        started.elapsed().as_secs_f64()
+    );
+    let tps: Vec<TopicPartition> = (0..args.partitions)
+        .map(|p| TopicPartition::new(topic.as_str(), p))
+        .collect();
+    let total: i64 = end_offsets.values().sum();
+
+    let path = match &args.path {
+        Some(p) => p.clone(),
+        None => tempfile::Builder::new()
+            .prefix("kafka-once-demo-")
+            .tempdir()?
+            .keep(),
+    };
+    std::fs::create_dir_all(&path)?;
+    let ledger = path.join("ledger.txt");
+    let log = path.join("worker.log");
+    let worker_args: Vec<String> = vec![
+        "--bootstrap".into(),
+        bootstrap.clone(),
+        "--topic".into(),
+        topic.clone(),
+        "--group".into(),
+        group.clone(),
+        "--path".into(),
+        path.join("journal").display().to_string(),
+        "--ordering".into(),
+        args.ordering.name().into(),
+        "--ledger".into(),
+        ledger.display().to_string(),
+        "--instance-id".into(),
+        "demo-worker".into(),
+    ];
+    println!(
+        "worker journal {}, log {}",
+        path.join("journal").display(),
+        log.display()
+    );
+    let mut kill_at: Vec<i64> = {
+        let mut rng = rand::rng();
+        (0..args.kills)
+            .map(|_| rng.random_range(total / 20..=total * 9 / 10))
+            .collect()
+    };
+    kill_at.sort_unstable();
+    kill_at.reverse();
+
+    let probe = GroupConsumer::new(worker_config(&bootstrap, &group, None)?).await?;
+    let mut child = spawn_worker(&worker_args, &log)?;
+    let run_start = Instant::now();
+    let mut last_print = Instant::now();
+    let mut kills = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let done = committed_total(&probe, &tps).await;
+        if let Some(status) = child.try_wait()? {
+            return Err(format!("the worker exited on its own ({status}); see {}", log.display()).into());
+        }
+        if kill_at.last().is_some_and(|&k| done >= k) {
+            kill_at.pop();
+            child.start_kill()?;
+            child.wait().await?;
+            kills += 1;
+            println!("  SIGKILL #{kills} at {done} committed; restarting the worker");
+            child = spawn_worker(&worker_args, &log)?;
+        }
+        if last_print.elapsed() >= Duration::from_secs(1) || done >= total {
+            last_print = Instant::now();
+            let secs = run_start.elapsed().as_secs_f64();
+            println!(
+                "  committed {done:>8}/{total}  {:>8.0} records/s  {kills} kills",
+                done.max(0) as f64 / secs
+            );
+        }
+        if done >= total && kill_at.is_empty() {
+            break;
+        }
+    }
+    // Graceful stop: SIGTERM, then wait.
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    if tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .is_err()
+    {
+        child.start_kill()?;
+        child.wait().await?;
+    }
+    probe.close().await;
+    let elapsed = run_start.elapsed().as_secs_f64();
+
+    let journal = Journal::open(path.join("journal"))?;
+    let report = audit(&journal, &end_offsets, &expected_tally, Some(&ledger))?;
+    let stats = journal.stats();
+    println!("\naudit (from the journal's state and the side-effect ledger)");
+    println!("{report}");
+    println!("throughput              {:.0} records/s over {elapsed:.1}s with {kills} SIGKILLs", total as f64 / elapsed);
+    println!("journal on disk         {} bytes", stats.disk_bytes);
+    drop(local);
+    let in_order = !matches!(args.ordering, OrderingArg::None);
+    if report.is_clean(in_order) {
+        println!("\nexactly once: every record completed once; 0 duplicates, 0 missing, 0 order violations");
+        Ok(())
+    } else {
+        Err("the audit found violations (see above)".into())
+    }
+}

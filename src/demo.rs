@@ -1,0 +1,224 @@
+//! The exactly-once demo's workflow and its audit, shared by `kafka-once demo` and the crash
+//! tests: a worker whose workflow keeps a durable per-key tally, and an audit that counts, from
+//! the journal's state, records completed once, twice or never, and order violations.
+//!
+//! The workflow's transaction (committed atomically with its completion) writes:
+//! - `done`: `PPPP/OOOOOOOOOOOO` → completions of that record (u64 BE);
+//! - `tally`: record key → completions of records with that key (u64 BE);
+//! - `last`: partition (i32 BE) → the last offset completed (i64 BE);
+//! - `order`: partition → completions that did not directly follow the previous one (u64 BE).
+//!
+//! Before its transaction it appends `partition offset attempt` to a side-effect ledger file
+//! (not transactional, like any external effect), which shows how often workflows ran.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::config::ClientConfig;
+use crate::dispatch::{
+    DispatchError, KafkaMessage, KafkaOnce, Ordering, WorkflowContext, WorkflowError,
+};
+use crate::dispatch::Transaction;
+use crate::journal::{Journal, JournalError};
+
+/// How a demo worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Client configuration with `group.id` (and, for fast restarts, `group.instance.id`).
+    pub config: ClientConfig,
+    /// The topic to consume.
+    pub topic: String,
+    /// The journal directory.
+    pub path: PathBuf,
+    /// The ordering mode.
+    pub ordering: Ordering,
+    /// The side-effect ledger file, appended to by every workflow run.
+    pub ledger: Option<PathBuf>,
+    /// In-flight bound over all partitions.
+    pub max_in_flight: usize,
+    /// Commit interval.
+    pub commit_interval: Duration,
+}
+
+fn get_u64(tx: &Transaction<'_>, ks: &str, key: &[u8]) -> Result<u64, JournalError> {
+    Ok(tx
+        .get(ks, key)?
+        .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
+        .map_or(0, u64::from_be_bytes))
+}
+
+/// The key of a record in the `done` keyspace.
+pub fn done_key(partition: i32, offset: i64) -> String {
+    format!("{partition:04}/{offset:012}")
+}
+
+/// Runs the demo worker until SIGTERM, SIGINT or a fatal error.
+pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
+    let app = KafkaOnce::open(&opts.path)?;
+    let ledger = match &opts.ledger {
+        Some(p) => Some(Arc::new(Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| DispatchError::Config(format!("ledger {}: {e}", p.display())))?,
+        ))),
+        None => None,
+    };
+    app.kafka_consumer(opts.config, [opts.topic])
+        .ordering(opts.ordering)
+        .max_in_flight(opts.max_in_flight)
+        .max_in_flight_per_partition(opts.max_in_flight)
+        .commit_interval(opts.commit_interval)
+        .workflow(move |ctx: WorkflowContext, msg: KafkaMessage| {
+            let ledger = ledger.clone();
+            async move {
+                if let Some(l) = &ledger {
+                    let line = format!("{} {} {}\n", msg.partition(), msg.offset(), ctx.attempt());
+                    // One append per run: a SIGKILL keeps what was written (the page cache).
+                    l.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .write_all(line.as_bytes())?;
+                }
+                tally(&ctx, &msg)?;
+                Ok::<(), WorkflowError>(())
+            }
+        })?;
+    app.run().await
+}
+
+fn tally(ctx: &WorkflowContext, msg: &KafkaMessage) -> Result<(), JournalError> {
+    ctx.transaction(|tx| {
+        let (p, o) = (msg.partition(), msg.offset());
+        let dk = done_key(p, o);
+        let n = get_u64(tx, "done", dk.as_bytes())?;
+        tx.put("done", dk.as_bytes(), &(n + 1).to_be_bytes())?;
+        let key = msg.key().unwrap_or_default();
+        let t = get_u64(tx, "tally", key)?;
+        tx.put("tally", key, &(t + 1).to_be_bytes())?;
+        let pk = p.to_be_bytes();
+        let last = tx
+            .get("last", &pk)?
+            .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
+            .map(i64::from_be_bytes);
+        let follows = match last {
+            Some(l) => o == l + 1,
+            None => true,
+        };
+        if !follows {
+            let v = get_u64(tx, "order", &pk)?;
+            tx.put("order", &pk, &(v + 1).to_be_bytes())?;
+        }
+        tx.put("last", &pk, &o.to_be_bytes())
+    })
+}
+
+/// What the audit found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Audit {
+    /// Records in the topic (from the end offsets given).
+    pub records: u64,
+    /// Records whose workflow completed exactly once.
+    pub completed_once: u64,
+    /// Extra completions (a record completed k > 1 times adds k − 1).
+    pub duplicates: u64,
+    /// Records with no completion.
+    pub missing: u64,
+    /// Completions that did not directly follow the previous one of their partition (meaningful
+    /// for `Ordering::Partition`).
+    pub order_violations: u64,
+    /// Keys whose tally differs from the records produced with that key.
+    pub tally_mismatches: u64,
+    /// Workflow runs in the side-effect ledger (≥ completions; the excess are re-runs of
+    /// records in flight at a kill).
+    pub invocations: u64,
+    /// The most runs of one record in the ledger.
+    pub max_runs_per_record: u64,
+}
+
+impl Audit {
+    /// Whether exactly-once held: no duplicate, nothing missing, tallies right, and (when
+    /// `in_order`) no order violation.
+    pub fn is_clean(&self, in_order: bool) -> bool {
+        self.duplicates == 0
+            && self.missing == 0
+            && self.tally_mismatches == 0
+            && (!in_order || self.order_violations == 0)
+    }
+}
+
+impl std::fmt::Display for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "records                 {}", self.records)?;
+        writeln!(f, "completed once          {}", self.completed_once)?;
+        writeln!(f, "duplicates              {}", self.duplicates)?;
+        writeln!(f, "missing                 {}", self.missing)?;
+        writeln!(f, "order violations        {}", self.order_violations)?;
+        writeln!(f, "tally mismatches        {}", self.tally_mismatches)?;
+        write!(
+            f,
+            "workflow runs (ledger)  {} (at most {} per record)",
+            self.invocations, self.max_runs_per_record
+        )
+    }
+}
+
+/// Audits a demo journal: `end_offsets` are the partitions' end offsets (records 0..end, no
+/// gaps), `expected_tally` the records produced per key.
+pub fn audit(
+    journal: &Journal,
+    end_offsets: &BTreeMap<i32, i64>,
+    expected_tally: &HashMap<Vec<u8>, u64>,
+    ledger: Option<&Path>,
+) -> Result<Audit, JournalError> {
+    let mut a = Audit::default();
+    let mut done: HashMap<Vec<u8>, u64> = HashMap::new();
+    for (k, v) in journal.state_scan("done")? {
+        let n = <[u8; 8]>::try_from(&v[..]).map_or(0, u64::from_be_bytes);
+        done.insert(k.to_vec(), n);
+    }
+    for (&p, &end) in end_offsets {
+        for o in 0..end {
+            a.records += 1;
+            match done.remove(done_key(p, o).as_bytes()) {
+                None | Some(0) => a.missing += 1,
+                Some(1) => a.completed_once += 1,
+                Some(n) => {
+                    a.completed_once += 1;
+                    a.duplicates += n - 1;
+                }
+            }
+        }
+    }
+    // Completions of records that should not exist count as duplicates too.
+    a.duplicates += done.values().sum::<u64>();
+    for (_, v) in journal.state_scan("order")? {
+        a.order_violations += <[u8; 8]>::try_from(&v[..]).map_or(0, u64::from_be_bytes);
+    }
+    let mut tallies: HashMap<Vec<u8>, u64> = HashMap::new();
+    for (k, v) in journal.state_scan("tally")? {
+        tallies.insert(k.to_vec(), <[u8; 8]>::try_from(&v[..]).map_or(0, u64::from_be_bytes));
+    }
+    for (k, want) in expected_tally {
+        if tallies.remove(k).unwrap_or(0) != *want {
+            a.tally_mismatches += 1;
+        }
+    }
+    a.tally_mismatches += tallies.len() as u64;
+    if let Some(path) = ledger {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut runs: HashMap<&str, u64> = HashMap::new();
+        for line in text.lines() {
+            let Some((po, _attempt)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            a.invocations += 1;
+            *runs.entry(po).or_default() += 1;
+        }
+        a.max_runs_per_record = runs.values().copied().max().unwrap_or(0);
+    }
+    Ok(a)
+}
