@@ -8,8 +8,10 @@
 //! - `last`: partition (i32 BE) → the last offset completed (i64 BE);
 //! - `order`: partition → completions that did not directly follow the previous one (u64 BE).
 //!
-//! Before its transaction it appends `partition offset attempt` to a side-effect ledger file
-//! (not transactional, like any external effect), which shows how often workflows ran.
+//! Before its transaction it appends `partition offset attempt conflicts` to a side-effect ledger
+//! file (not transactional, like any external effect), which shows how often workflows ran and
+//! why. The `last` and `order` keyspaces are kept only in ordered modes (in `Ordering::None`
+//! they would be one hot key per partition that every workflow conflicts on).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -18,10 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::ClientConfig;
+use crate::dispatch::Transaction;
 use crate::dispatch::{
     DispatchError, KafkaMessage, KafkaOnce, Ordering, WorkflowContext, WorkflowError,
 };
-use crate::dispatch::Transaction;
 use crate::journal::{Journal, JournalError};
 
 /// How a demo worker runs.
@@ -43,7 +45,7 @@ pub struct WorkerOptions {
     pub commit_interval: Duration,
 }
 
-fn get_u64(tx: &Transaction<'_>, ks: &str, key: &[u8]) -> Result<u64, JournalError> {
+fn get_u64(tx: &mut Transaction<'_>, ks: &str, key: &[u8]) -> Result<u64, JournalError> {
     Ok(tx
         .get(ks, key)?
         .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
@@ -68,6 +70,7 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
         ))),
         None => None,
     };
+    let in_order = opts.ordering != Ordering::None;
     app.kafka_consumer(opts.config, [opts.topic])
         .ordering(opts.ordering)
         .max_in_flight(opts.max_in_flight)
@@ -77,20 +80,26 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
             let ledger = ledger.clone();
             async move {
                 if let Some(l) = &ledger {
-                    let line = format!("{} {} {}\n", msg.partition(), msg.offset(), ctx.attempt());
+                    let line = format!(
+                        "{} {} {} {}\n",
+                        msg.partition(),
+                        msg.offset(),
+                        ctx.attempt(),
+                        ctx.conflicts()
+                    );
                     // One append per run: a SIGKILL keeps what was written (the page cache).
                     l.lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .write_all(line.as_bytes())?;
                 }
-                tally(&ctx, &msg)?;
+                tally(&ctx, &msg, in_order)?;
                 Ok::<(), WorkflowError>(())
             }
         })?;
     app.run().await
 }
 
-fn tally(ctx: &WorkflowContext, msg: &KafkaMessage) -> Result<(), JournalError> {
+fn tally(ctx: &WorkflowContext, msg: &KafkaMessage, in_order: bool) -> Result<(), JournalError> {
     ctx.transaction(|tx| {
         let (p, o) = (msg.partition(), msg.offset());
         let dk = done_key(p, o);
@@ -99,6 +108,9 @@ fn tally(ctx: &WorkflowContext, msg: &KafkaMessage) -> Result<(), JournalError> 
         let key = msg.key().unwrap_or_default();
         let t = get_u64(tx, "tally", key)?;
         tx.put("tally", key, &(t + 1).to_be_bytes())?;
+        if !in_order {
+            return Ok(());
+        }
         let pk = p.to_be_bytes();
         let last = tx
             .get("last", &pk)?
@@ -133,8 +145,10 @@ pub struct Audit {
     /// Keys whose tally differs from the records produced with that key.
     pub tally_mismatches: u64,
     /// Workflow runs in the side-effect ledger (≥ completions; the excess are re-runs of
-    /// records in flight at a kill).
+    /// records in flight at a kill, and re-runs after transaction conflicts).
     pub invocations: u64,
+    /// Of those, re-runs after a transaction conflict.
+    pub conflict_reruns: u64,
     /// The most runs of one record in the ledger.
     pub max_runs_per_record: u64,
 }
@@ -160,8 +174,8 @@ impl std::fmt::Display for Audit {
         writeln!(f, "tally mismatches        {}", self.tally_mismatches)?;
         write!(
             f,
-            "workflow runs (ledger)  {} (at most {} per record)",
-            self.invocations, self.max_runs_per_record
+            "workflow runs (ledger)  {} (at most {} per record; {} after transaction conflicts)",
+            self.invocations, self.max_runs_per_record, self.conflict_reruns
         )
     }
 }
@@ -200,7 +214,10 @@ pub fn audit(
     }
     let mut tallies: HashMap<Vec<u8>, u64> = HashMap::new();
     for (k, v) in journal.state_scan("tally")? {
-        tallies.insert(k.to_vec(), <[u8; 8]>::try_from(&v[..]).map_or(0, u64::from_be_bytes));
+        tallies.insert(
+            k.to_vec(),
+            <[u8; 8]>::try_from(&v[..]).map_or(0, u64::from_be_bytes),
+        );
     }
     for (k, want) in expected_tally {
         if tallies.remove(k).unwrap_or(0) != *want {
@@ -212,13 +229,161 @@ pub fn audit(
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let mut runs: HashMap<&str, u64> = HashMap::new();
         for line in text.lines() {
-            let Some((po, _attempt)) = line.rsplit_once(' ') else {
+            let mut fields = line.split(' ');
+            let (Some(p), Some(o), Some(_attempt), conflicts) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
                 continue;
             };
+            let po = &line[..p.len() + 1 + o.len()];
             a.invocations += 1;
+            if conflicts.is_some_and(|c| c != "0") {
+                a.conflict_reruns += 1;
+            }
             *runs.entry(po).or_default() += 1;
         }
         a.max_runs_per_record = runs.values().copied().max().unwrap_or(0);
     }
     Ok(a)
+}
+
+/// How [`drive`] runs a worker process and kills it.
+#[derive(Debug, Clone)]
+pub struct DriveOptions {
+    /// The `kafka-once` executable (its hidden `demo-worker` command is the worker).
+    pub exe: PathBuf,
+    /// Arguments after `demo-worker`.
+    pub worker_args: Vec<String>,
+    /// Where the workers' stderr goes (appended).
+    pub log: PathBuf,
+    /// Client configuration for reading the group's committed offsets.
+    pub probe_config: ClientConfig,
+    /// The partitions of the topic, and their end offsets.
+    pub end_offsets: BTreeMap<crate::consumer::TopicPartition, i64>,
+    /// SIGKILLs to deliver, each after a random run time in `kill_after`.
+    pub kills: usize,
+    /// The range of run time before each kill.
+    pub kill_after: std::ops::Range<Duration>,
+    /// Give up after this long.
+    pub deadline: Duration,
+}
+
+/// Progress of [`drive`].
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Committed records so far.
+    pub committed: i64,
+    /// Records in the topic.
+    pub total: i64,
+    /// Kills so far.
+    pub kills: usize,
+    /// Time since the first worker started.
+    pub elapsed: Duration,
+    /// Set when this report is about a kill just made.
+    pub killed: bool,
+}
+
+/// Runs the worker as a child process, SIGKILLs and restarts it `kills` times at random moments,
+/// waits until the group committed every record, then stops it with SIGTERM. `progress` is called
+/// about every second and after each kill. Returns the kills made and the time taken.
+pub async fn drive(
+    opts: &DriveOptions,
+    mut progress: impl FnMut(Progress),
+) -> Result<(usize, Duration), String> {
+    use rand::Rng;
+    use tokio::process::Command;
+    let spawn = || -> Result<tokio::process::Child, String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&opts.log)
+            .map_err(|e| format!("{}: {e}", opts.log.display()))?;
+        Command::new(&opts.exe)
+            .arg("demo-worker")
+            .args(&opts.worker_args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", opts.exe.display()))
+    };
+    let tps: Vec<_> = opts.end_offsets.keys().cloned().collect();
+    let total: i64 = opts.end_offsets.values().sum();
+    let probe = crate::consumer::group::GroupConsumer::new(opts.probe_config.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let random_run = || {
+        let (a, b) = (opts.kill_after.start, opts.kill_after.end);
+        if b <= a {
+            a
+        } else {
+            rand::rng().random_range(a..b)
+        }
+    };
+    let start = tokio::time::Instant::now();
+    let mut child = spawn()?;
+    let mut kill_at = start + random_run();
+    let mut kills = 0;
+    let mut last_report = start;
+    let result = loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if start.elapsed() > opts.deadline {
+            break Err(format!(
+                "not done within {:?}; see {}",
+                opts.deadline,
+                opts.log.display()
+            ));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            break Err(format!(
+                "the worker exited on its own ({status}); see {}",
+                opts.log.display()
+            ));
+        }
+        let committed: i64 = match probe.committed(&tps).await {
+            Ok(c) => c.values().map(|o| o.offset).sum(),
+            Err(_) => continue,
+        };
+        let now = tokio::time::Instant::now();
+        let mut report = Progress {
+            committed,
+            total,
+            kills,
+            elapsed: start.elapsed(),
+            killed: false,
+        };
+        if kills < opts.kills && now >= kill_at {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            kills += 1;
+            report.kills = kills;
+            report.killed = true;
+            progress(report);
+            child = spawn()?;
+            kill_at = tokio::time::Instant::now() + random_run();
+            continue;
+        }
+        if now - last_report >= Duration::from_secs(1) || committed >= total {
+            last_report = now;
+            progress(report);
+        }
+        if committed >= total && kills >= opts.kills {
+            break Ok((kills, start.elapsed()));
+        }
+    };
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    if tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+    probe.close().await;
+    result
 }

@@ -42,12 +42,12 @@
 pub use kafka_protocol;
 
 pub mod cluster;
-pub mod dispatch;
 pub mod config;
 pub mod connection;
 pub mod consumer;
 #[cfg(feature = "testing")]
 pub mod demo;
+pub mod dispatch;
 pub mod journal;
 pub mod producer;
 pub mod protocol;

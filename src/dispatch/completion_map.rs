@@ -149,7 +149,13 @@ mod tests {
 
     #[test]
     fn malformed_maps_are_errors() {
-        for bad in ["ko1:A", "ko1:!", "ko1:AA", "ko1:g", "ko1:__________________AA"] {
+        for bad in [
+            "ko1:A",
+            "ko1:!",
+            "ko1:AA",
+            "ko1:g",
+            "ko1:__________________AA",
+        ] {
             assert!(decode(0, bad).is_err(), "{bad}");
         }
     }

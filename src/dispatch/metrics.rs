@@ -11,6 +11,7 @@ pub(crate) struct Metrics {
     pub processed: AtomicU64,
     pub skipped: AtomicU64,
     pub suppressed: AtomicU64,
+    pub conflicts: AtomicU64,
     pub retried: AtomicU64,
     pub failed_attempts: AtomicU64,
     pub dead_lettered: AtomicU64,
@@ -52,6 +53,9 @@ pub struct MetricsSnapshot {
     /// Completions the journal refused because the key was finished already (a workflow that
     /// ran twice across a rebalance; its second completion had no effect).
     pub suppressed_completions: u64,
+    /// Workflows run again because a value their transaction read changed before they
+    /// completed.
+    pub transaction_conflicts: u64,
     /// Attempts that were retried after a failure.
     pub retried: u64,
     /// Attempts that failed (errors and panics).
@@ -80,6 +84,7 @@ impl Metrics {
             processed: get(&self.processed),
             skipped_duplicates: get(&self.skipped),
             suppressed_completions: get(&self.suppressed),
+            transaction_conflicts: get(&self.conflicts),
             retried: get(&self.retried),
             failed_attempts: get(&self.failed_attempts),
             dead_lettered: get(&self.dead_lettered),
@@ -88,7 +93,11 @@ impl Metrics {
             commit_failures: get(&self.commit_failures),
             last_commit: *self.last_commit.lock().unwrap_or_else(|p| p.into_inner()),
             lag,
-            halted: self.halted.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            halted: self
+                .halted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 }

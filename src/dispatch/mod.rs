@@ -65,8 +65,8 @@ mod context;
 mod error;
 mod message;
 mod metrics;
-mod runtime;
 mod runs;
+mod runtime;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -100,7 +100,9 @@ pub enum Ordering {
 /// Retries of a failing workflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Attempts in all, the first included. Default 5.
+    /// Failed attempts (errors or panics) in this process before the failure policy applies.
+    /// Default 5. Runs cut short by a crash, and re-runs after a transaction conflict, do not
+    /// count.
     pub max_attempts: u32,
     /// The wait after the first failure; doubled after each later one. Default 100 ms.
     pub initial_backoff: Duration,
@@ -251,7 +253,11 @@ impl KafkaOnce {
 
     /// The counters of every running consumer.
     pub fn metrics(&self) -> Vec<MetricsSnapshot> {
-        let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         running.iter().map(|s| s.snapshot()).collect()
     }
 
@@ -264,7 +270,8 @@ impl KafkaOnce {
     /// final commit (as a crash would; nothing is lost, records run again after the last commit
     /// unless the journal has them).
     pub async fn run(&self) -> Result<(), DispatchError> {
-        let registered = std::mem::take(&mut *self.registered.lock().unwrap_or_else(|p| p.into_inner()));
+        let registered =
+            std::mem::take(&mut *self.registered.lock().unwrap_or_else(|p| p.into_inner()));
         if registered.is_empty() {
             return Err(DispatchError::Config(
                 "no consumer registered: call kafka_consumer(..).workflow(..) first".into(),
@@ -286,7 +293,9 @@ impl KafkaOnce {
         let mut first_error = None;
         while let Some(done) = tasks.join_next().await {
             let result = done.unwrap_or_else(|e| {
-                Err(DispatchError::Config(format!("a consumer task failed: {e}")))
+                Err(DispatchError::Config(format!(
+                    "a consumer task failed: {e}"
+                )))
             });
             if let Err(e) = result {
                 // One consumer's fatal error stops the others.
@@ -415,21 +424,31 @@ impl ConsumerBuilder<'_> {
             ));
         }
         if s.retry.max_attempts == 0 {
-            return Err(DispatchError::Config("retry.max_attempts must be at least 1".into()));
+            return Err(DispatchError::Config(
+                "retry.max_attempts must be at least 1".into(),
+            ));
         }
         if s.commit_interval.is_zero() {
-            return Err(DispatchError::Config("commit_interval must be above zero".into()));
+            return Err(DispatchError::Config(
+                "commit_interval must be above zero".into(),
+            ));
         }
         if s.metadata_limit < 16 {
-            return Err(DispatchError::Config("metadata_limit must be at least 16 bytes".into()));
+            return Err(DispatchError::Config(
+                "metadata_limit must be at least 16 bytes".into(),
+            ));
         }
         if let FailurePolicy::DeadLetter { topic } = &s.failure
             && topic.is_empty()
         {
-            return Err(DispatchError::Config("the dead-letter topic name is empty".into()));
+            return Err(DispatchError::Config(
+                "the dead-letter topic name is empty".into(),
+            ));
         }
         let Some(group) = self.config.consumer().group_id() else {
-            return Err(DispatchError::Config("the consumer config needs group.id".into()));
+            return Err(DispatchError::Config(
+                "the consumer config needs group.id".into(),
+            ));
         };
         for t in &self.topics {
             crate::journal::RecordKey::check(group, t)?;

@@ -30,7 +30,9 @@ use crate::consumer::group::{
     GroupConsumer, GroupError, GroupHandle, ListenerFuture, OffsetAndMetadata, RebalanceListener,
 };
 use crate::consumer::{ConsumerRecord, TopicPartition};
-use crate::journal::{Entry, Journal, JournalError, PartitionKey, RecordKey};
+use crate::journal::{
+    Entry, FinishResult, Journal, JournalError, PartitionKey, RecordKey, StateRead, StateWrite,
+};
 use crate::producer::{Producer, ProducerRecord};
 
 use super::completion_map;
@@ -42,7 +44,10 @@ use super::{
 
 /// The registered workflow, type-erased.
 pub(crate) type Handler = Arc<
-    dyn Fn(WorkflowContext, KafkaMessage) -> Pin<Box<dyn Future<Output = Result<(), WorkflowError>> + Send>>
+    dyn Fn(
+            WorkflowContext,
+            KafkaMessage,
+        ) -> Pin<Box<dyn Future<Output = Result<(), WorkflowError>> + Send>>
         + Send
         + Sync,
 >;
@@ -122,6 +127,8 @@ pub(crate) struct Shared {
     fatal: watch::Sender<Option<DispatchError>>,
     /// Serializes commits, so that offsets computed under it are committed in order.
     commit_lock: tokio::sync::Mutex<()>,
+    /// Serializes re-runs after a transaction conflict.
+    conflict_lane: tokio::sync::Mutex<()>,
 }
 
 fn now_ms() -> i64 {
@@ -132,12 +139,7 @@ fn now_ms() -> i64 {
 
 /// Creates the group consumer (and the dead-letter producer) and subscribes.
 pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>, DispatchError> {
-    let group: Arc<str> = r
-        .config
-        .consumer()
-        .group_id()
-        .unwrap_or_default()
-        .into();
+    let group: Arc<str> = r.config.consumer().group_id().unwrap_or_default().into();
     let producer = match &r.settings.failure {
         FailurePolicy::DeadLetter { .. } => Some(Producer::new(r.config.clone()).await?),
         FailurePolicy::Halt => None,
@@ -160,6 +162,7 @@ pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>
         stopping: AtomicBool::new(false),
         fatal: watch::channel(None).0,
         commit_lock: tokio::sync::Mutex::new(()),
+        conflict_lane: tokio::sync::Mutex::new(()),
     });
     let listener = Arc::new(Listener(Arc::downgrade(&shared)));
     let consumer = GroupConsumer::with_listener(r.config, listener).await?;
@@ -322,7 +325,8 @@ impl Shared {
 
     /// Releases held records that have room, and applies pauses and resumes.
     fn attend(self: &Arc<Self>, consumer: &GroupConsumer) {
-        let flagged = std::mem::take(&mut *self.attention.lock().unwrap_or_else(|p| p.into_inner()));
+        let flagged =
+            std::mem::take(&mut *self.attention.lock().unwrap_or_else(|p| p.into_inner()));
         if flagged.is_empty() {
             return;
         }
@@ -358,7 +362,9 @@ impl Shared {
         }
         drop(parts);
         let as_refs = |v: &[TopicPartition]| -> Vec<(String, i32)> {
-            v.iter().map(|tp| (tp.topic.to_string(), tp.partition)).collect()
+            v.iter()
+                .map(|tp| (tp.topic.to_string(), tp.partition))
+                .collect()
         };
         if !pause.is_empty() {
             let v = as_refs(&pause);
@@ -504,13 +510,21 @@ impl Shared {
         let retry = self.settings.retry;
         let mut backoff = retry.initial_backoff;
         let mut attempt = t.prior_attempts;
+        let mut failures = 0;
+        let mut conflicts = 0;
         loop {
             attempt += 1;
             if let Err(e) = self.journal.started(&t.key, attempt) {
                 self.fail(e);
                 return Outcome::Abandoned;
             }
-            let ctx = WorkflowContext::new(t.key.clone(), attempt, self.journal.clone());
+            // After a conflict the record runs again in the conflict lane, one at a time, so
+            // re-runs on a hot key never conflict with each other (no livelock).
+            let _lane = match conflicts {
+                0 => None,
+                _ => Some(self.conflict_lane.lock().await),
+            };
+            let ctx = WorkflowContext::new(t.key.clone(), attempt, conflicts, self.journal.clone());
             let fut = (self.handler)(ctx.clone(), msg.clone());
             let error = match tokio::spawn(fut.in_current_span()).await {
                 Ok(Ok(())) => {
@@ -518,15 +532,29 @@ impl Shared {
                         attempts: attempt,
                         at_ms: now_ms(),
                     };
-                    return self.record_finish(&t.key, entry, ctx.take_writes()).await;
+                    let (reads, writes) = ctx.take_state();
+                    match self.record_finish(&t.key, entry, reads, writes).await {
+                        Some(outcome) => return outcome,
+                        None => {
+                            // A value the workflow read changed before it completed: run it
+                            // again on fresh state (not a failure).
+                            Metrics::add(&self.metrics.conflicts, 1);
+                            conflicts += 1;
+                            if !self.may_run(&t.tp, t.epoch) {
+                                return Outcome::Abandoned;
+                            }
+                            continue;
+                        }
+                    }
                 }
                 Ok(Err(e)) => e.to_string(),
                 Err(j) if j.is_panic() => format!("panicked: {}", panic_text(j.into_panic())),
                 Err(j) => format!("workflow task failed: {j}"),
             };
             Metrics::add(&self.metrics.failed_attempts, 1);
+            failures += 1;
             tracing::warn!(attempt, error, "workflow attempt failed");
-            if attempt >= retry.max_attempts {
+            if failures >= retry.max_attempts {
                 return match &self.settings.failure {
                     FailurePolicy::Halt => Outcome::Halt(error),
                     FailurePolicy::DeadLetter { topic } => {
@@ -543,23 +571,26 @@ impl Shared {
         }
     }
 
+    /// Writes the finishing entry; `None` on a conflict (the workflow must run again).
     async fn record_finish(
         &self,
         key: &RecordKey,
         entry: Entry,
-        writes: Vec<crate::journal::StateWrite>,
-    ) -> Outcome {
+        reads: Vec<StateRead>,
+        writes: Vec<StateWrite>,
+    ) -> Option<Outcome> {
         let dead = matches!(entry, Entry::DeadLettered { .. });
-        match self.journal.complete_with(key, entry, writes).await {
-            Ok(true) if dead => Metrics::add(&self.metrics.dead_lettered, 1),
-            Ok(true) => Metrics::add(&self.metrics.processed, 1),
-            Ok(false) => Metrics::add(&self.metrics.suppressed, 1),
+        match self.journal.complete_with(key, entry, reads, writes).await {
+            Ok(FinishResult::Written) if dead => Metrics::add(&self.metrics.dead_lettered, 1),
+            Ok(FinishResult::Written) => Metrics::add(&self.metrics.processed, 1),
+            Ok(FinishResult::AlreadyFinished) => Metrics::add(&self.metrics.suppressed, 1),
+            Ok(FinishResult::Conflict) => return None,
             Err(e) => {
                 self.fail(e);
-                return Outcome::Abandoned;
+                return Some(Outcome::Abandoned);
             }
         }
-        Outcome::Finished
+        Some(Outcome::Finished)
     }
 
     /// Copies the record to the dead-letter topic (retrying until it is acknowledged or the
@@ -606,7 +637,9 @@ impl Shared {
             at_ms: now_ms(),
             error,
         };
-        self.record_finish(&t.key, entry, Vec::new()).await
+        self.record_finish(&t.key, entry, Vec::new(), Vec::new())
+            .await
+            .unwrap_or(Outcome::Abandoned)
     }
 
     /// Commits the commit point and completion map of every owned partition (or of `only`)
@@ -828,7 +861,10 @@ impl Shared {
                 break;
             }
             if Instant::now() >= deadline {
-                tracing::warn!(running, "revoke grace passed with workflows still running; they finish into the journal but their offsets are not committed");
+                tracing::warn!(
+                    running,
+                    "revoke grace passed with workflows still running; they finish into the journal but their offsets are not committed"
+                );
                 break;
             }
             sleep(Duration::from_millis(5)).await;
@@ -904,7 +940,8 @@ impl RebalanceListener for Listener {
     ) -> ListenerFuture<'a> {
         Box::pin(async move {
             if let Some(s) = self.0.upgrade() {
-                let tps: Vec<TopicPartition> = partitions.iter().map(|(tp, _)| tp.clone()).collect();
+                let tps: Vec<TopicPartition> =
+                    partitions.iter().map(|(tp, _)| tp.clone()).collect();
                 s.revoked(&tps).await;
             }
         })

@@ -195,6 +195,9 @@ mod tests {
         bytes[0] = 9;
         let err = Entry::decode(&bytes, || "g/t/id/0/7".into()).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("format 9") && text.contains("g/t/id/0/7"), "{text}");
+        assert!(
+            text.contains("format 9") && text.contains("g/t/id/0/7"),
+            "{text}"
+        );
     }
 }

@@ -251,10 +251,16 @@ mod tests {
         }
         let mut long = good.clone();
         long.push(0);
-        assert!(matches!(RecordKey::decode(&long), Err(JournalError::Corrupt { .. })));
+        assert!(matches!(
+            RecordKey::decode(&long),
+            Err(JournalError::Corrupt { .. })
+        ));
         let mut bad_tag = good;
         bad_tag[0] = 9;
-        assert!(matches!(RecordKey::decode(&bad_tag), Err(JournalError::Corrupt { .. })));
+        assert!(matches!(
+            RecordKey::decode(&bad_tag),
+            Err(JournalError::Corrupt { .. })
+        ));
     }
 
     proptest! {

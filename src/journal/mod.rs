@@ -50,7 +50,7 @@ use tokio::sync::oneshot;
 
 pub use entry::Entry;
 pub use key::{PartitionKey, RecordKey};
-pub(crate) use writer::StateWrite;
+pub(crate) use writer::{FinishResult, StateRead, StateWrite};
 
 use writer::Op;
 
@@ -179,7 +179,10 @@ pub(crate) struct Inner {
 
 impl Inner {
     fn poison_cause(&self) -> Option<Arc<str>> {
-        self.poisoned.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.poisoned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn poison(&self, e: fjall::Error) -> Arc<str> {
@@ -217,7 +220,10 @@ impl Journal {
     }
 
     /// Opens (or creates) the journal in directory `path`.
-    pub fn open_with(path: impl AsRef<Path>, options: JournalOptions) -> Result<Self, JournalError> {
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: JournalOptions,
+    ) -> Result<Self, JournalError> {
         let path = path.as_ref().to_path_buf();
         let open_err = |e: fjall::Error| match e {
             fjall::Error::Locked => JournalError::Locked(path.clone()),
@@ -292,21 +298,27 @@ impl Journal {
     /// Cancel safety: the write happens whether or not the future is polled to the end; a
     /// dropped future only loses the acknowledgement.
     pub async fn complete(&self, key: &RecordKey, entry: Entry) -> Result<bool, JournalError> {
-        self.complete_with(key, entry, Vec::new()).await
+        let r = self
+            .complete_with(key, entry, Vec::new(), Vec::new())
+            .await?;
+        Ok(r == FinishResult::Written)
     }
 
-    /// As [`complete`](Self::complete), with state writes applied in the same atomic batch (and
-    /// not at all when the key was finished already).
+    /// As [`complete`](Self::complete), with state writes applied in the same atomic batch, only
+    /// if the key is not finished yet and every value in `reads` is unchanged (else nothing is
+    /// written).
     pub(crate) async fn complete_with(
         &self,
         key: &RecordKey,
         entry: Entry,
+        reads: Vec<StateRead>,
         state: Vec<StateWrite>,
-    ) -> Result<bool, JournalError> {
+    ) -> Result<FinishResult, JournalError> {
         let (ack, rx) = oneshot::channel();
         self.send(Op::Finish {
             key: key.encode(),
             value: entry.encode(),
+            reads,
             state,
             ack,
         })?;
@@ -321,7 +333,11 @@ impl Journal {
     }
 
     /// Removes `partition`'s entries below `offset`; returns how many went.
-    pub async fn prune(&self, partition: &PartitionKey, offset: i64) -> Result<usize, JournalError> {
+    pub async fn prune(
+        &self,
+        partition: &PartitionKey,
+        offset: i64,
+    ) -> Result<usize, JournalError> {
         let (ack, rx) = oneshot::channel();
         self.send(Op::Prune {
             prefix: partition.encode_prefix(),
@@ -403,7 +419,10 @@ impl Journal {
         let ks = self
             .inner
             .db
-            .keyspace(&format!("{STATE_PREFIX}{name}"), KeyspaceCreateOptions::default)
+            .keyspace(
+                &format!("{STATE_PREFIX}{name}"),
+                KeyspaceCreateOptions::default,
+            )
             .map_err(JournalError::read)?;
         cache.insert(name.to_string(), ks.clone());
         Ok(ks)

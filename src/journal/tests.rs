@@ -74,20 +74,53 @@ async fn state_writes_commit_with_the_completion() {
         value: Some(b"1".to_vec()),
     }];
     let again = writes.clone();
-    assert!(
-        j.complete_with(&partition(0).record(0), done(), writes)
+    assert_eq!(
+        j.complete_with(&partition(0).record(0), done(), vec![], writes)
             .await
-            .unwrap()
+            .unwrap(),
+        FinishResult::Written
     );
-    assert_eq!(j.state_get("tally", b"k").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        j.state_get("tally", b"k").unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
     // A second completion of the same key writes nothing, state included.
-    j.state_keyspace("tally").unwrap().remove(b"k".as_slice()).unwrap();
-    assert!(
-        !j.complete_with(&partition(0).record(0), done(), again)
+    j.state_keyspace("tally")
+        .unwrap()
+        .remove(b"k".as_slice())
+        .unwrap();
+    assert_eq!(
+        j.complete_with(&partition(0).record(0), done(), vec![], again.clone())
             .await
-            .unwrap()
+            .unwrap(),
+        FinishResult::AlreadyFinished
     );
     assert_eq!(j.state_get("tally", b"k").unwrap(), None);
+    // A read that no longer holds is a conflict: nothing is written, the key stays open.
+    let ks = j.state_keyspace("tally").unwrap();
+    let stale = vec![StateRead {
+        keyspace: ks.clone(),
+        key: b"k".to_vec(),
+        seen: Some(b"0".to_vec()),
+    }];
+    assert_eq!(
+        j.complete_with(&partition(0).record(1), done(), stale, again.clone())
+            .await
+            .unwrap(),
+        FinishResult::Conflict
+    );
+    assert_eq!(j.get(&partition(0).record(1)).unwrap(), None);
+    let current = vec![StateRead {
+        keyspace: ks,
+        key: b"k".to_vec(),
+        seen: None,
+    }];
+    assert_eq!(
+        j.complete_with(&partition(0).record(1), done(), current, again)
+            .await
+            .unwrap(),
+        FinishResult::Written
+    );
     assert!(matches!(
         j.state_keyspace("bad name"),
         Err(JournalError::InvalidKey(_))

@@ -1,7 +1,7 @@
 //! The journal's writer thread: every mutation goes through it, in order, and completions are
 //! group-committed (one fsync for every completion that arrived while the previous one ran).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,6 +21,25 @@ pub(crate) struct StateWrite {
     pub value: Option<Vec<u8>>,
 }
 
+/// A value a transaction read from committed state: the completion applies only if it is still
+/// the same (optimistic concurrency).
+#[derive(Clone)]
+pub(crate) struct StateRead {
+    pub keyspace: Keyspace,
+    pub key: Vec<u8>,
+    pub seen: Option<Vec<u8>>,
+}
+
+/// What became of a finishing write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FinishResult {
+    Written,
+    /// The key was finished already; nothing was written.
+    AlreadyFinished,
+    /// A value the transaction read changed since; nothing was written.
+    Conflict,
+}
+
 pub(crate) enum Op {
     /// A buffered write: reaches the OS with its batch, fsynced with the next durable op.
     Put { key: Vec<u8>, value: Vec<u8> },
@@ -30,8 +49,9 @@ pub(crate) enum Op {
     Finish {
         key: Vec<u8>,
         value: Vec<u8>,
+        reads: Vec<StateRead>,
         state: Vec<StateWrite>,
-        ack: oneshot::Sender<Result<bool, JournalError>>,
+        ack: oneshot::Sender<Result<FinishResult, JournalError>>,
     },
     /// Removes the record entries of one partition prefix below an offset key.
     Prune {
@@ -76,6 +96,8 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
     let mut durable = false;
     let mut results = Vec::with_capacity(ops.len());
     let mut finished_here: HashSet<&[u8]> = HashSet::new();
+    // State written earlier in this batch (not readable from fjall until the batch commits).
+    let mut written: HashMap<(&str, &[u8]), Option<&[u8]>> = HashMap::new();
     for op in ops {
         let n = match op {
             Op::Put { key, value } => {
@@ -83,21 +105,28 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
                 0
             }
             Op::Finish {
-                key, value, state, ..
+                key,
+                value,
+                reads,
+                state,
+                ..
             } => {
                 durable = true;
                 if finished_here.contains(key.as_slice()) || is_finished(inner, key)? {
-                    0
+                    FINISHED
+                } else if !reads_hold(reads, &written)? {
+                    CONFLICT
                 } else {
                     finished_here.insert(key.as_slice());
                     batch.insert(&inner.records, key.as_slice(), value.as_slice());
                     for w in state {
+                        written.insert((w.keyspace.name(), w.key.as_slice()), w.value.as_deref());
                         match &w.value {
                             Some(v) => batch.insert(&w.keyspace, w.key.as_slice(), v.as_slice()),
                             None => batch.remove(&w.keyspace, w.key.as_slice()),
                         }
                     }
-                    1
+                    WRITTEN
                 }
             }
             Op::Prune { prefix, below, .. } => {
@@ -134,6 +163,27 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
     Ok(results)
 }
 
+const FINISHED: usize = 0;
+const WRITTEN: usize = 1;
+const CONFLICT: usize = 2;
+
+/// Whether every value a transaction read is still what it saw.
+fn reads_hold(
+    reads: &[StateRead],
+    written: &HashMap<(&str, &[u8]), Option<&[u8]>>,
+) -> Result<bool, fjall::Error> {
+    for r in reads {
+        let now = match written.get(&(r.keyspace.name(), r.key.as_slice())) {
+            Some(v) => v.map(<[u8]>::to_vec),
+            None => r.keyspace.get(&r.key)?.map(|v| v.to_vec()),
+        };
+        if now != r.seen {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Whether the stored entry of `key` is finished. An undecodable entry counts as finished:
 /// writing over it could hide a completion; `verify` reports it.
 fn is_finished(inner: &Inner, key: &[u8]) -> Result<bool, fjall::Error> {
@@ -148,10 +198,15 @@ fn ack_all(inner: &Inner, ops: Vec<Op>, results: Vec<usize>) {
         match op {
             Op::Put { .. } => {}
             Op::Finish { ack, .. } => {
-                if n == 1 {
-                    inner.stats.durable_writes.fetch_add(1, Ordering::Relaxed);
-                }
-                let _ = ack.send(Ok(n == 1));
+                let result = match n {
+                    WRITTEN => {
+                        inner.stats.durable_writes.fetch_add(1, Ordering::Relaxed);
+                        FinishResult::Written
+                    }
+                    CONFLICT => FinishResult::Conflict,
+                    _ => FinishResult::AlreadyFinished,
+                };
+                let _ = ack.send(Ok(result));
             }
             Op::Prune { ack, .. } => {
                 inner.stats.pruned.fetch_add(n as u64, Ordering::Relaxed);

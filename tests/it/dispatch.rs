@@ -54,10 +54,14 @@ pub async fn produce(topic: &str, partitions: i32, n: usize) {
 /// The group's committed offsets for every partition of `topic`.
 pub async fn committed(group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
     let consumer = GroupConsumer::new(runtime_config(group)).await.unwrap();
-    let tps: Vec<TopicPartition> = (0..partitions).map(|p| TopicPartition::new(topic, p)).collect();
+    let tps: Vec<TopicPartition> = (0..partitions)
+        .map(|p| TopicPartition::new(topic, p))
+        .collect();
     let c = consumer.committed(&tps).await.unwrap();
     consumer.close().await;
-    c.into_iter().map(|(tp, o)| (tp.partition, o.offset)).collect()
+    c.into_iter()
+        .map(|(tp, o)| (tp.partition, o.offset))
+        .collect()
 }
 
 /// Runs `app` until `done` holds (checked every 50 ms) or the deadline, then shuts it down.
@@ -69,7 +73,11 @@ async fn run_until(app: Arc<KafkaOnce>, done: impl Fn(&KafkaOnce) -> bool) {
     };
     let start = Instant::now();
     while !done(&app) {
-        assert!(start.elapsed() < DEADLINE, "timed out; metrics {:?}", app.metrics());
+        assert!(
+            start.elapsed() < DEADLINE,
+            "timed out; metrics {:?}",
+            app.metrics()
+        );
         assert!(!runner.is_finished(), "the app stopped early");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -78,7 +86,10 @@ async fn run_until(app: Arc<KafkaOnce>, done: impl Fn(&KafkaOnce) -> bool) {
 }
 
 fn processed(app: &KafkaOnce) -> u64 {
-    app.metrics().iter().map(|m| m.processed + m.dead_lettered).sum()
+    app.metrics()
+        .iter()
+        .map(|m| m.processed + m.dead_lettered)
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +128,10 @@ async fn every_record_completes_once_and_the_commit_follows() {
     let metrics = &app.metrics()[0];
     let done = app.journal().state_scan("done").unwrap();
     assert_eq!(done.len(), 1500);
-    assert!(done.iter().all(|(_, v)| v[..] == [1]), "a record completed twice");
+    assert!(
+        done.iter().all(|(_, v)| v[..] == [1]),
+        "a record completed twice"
+    );
     assert_eq!(metrics.processed, 1500);
     assert!(metrics.retried > 0 && metrics.failed_attempts == metrics.retried);
     let committed = committed(&group, &topic, 3).await;
@@ -126,4 +140,348 @@ async fn every_record_completes_once_and_the_commit_follows() {
     // Committed and pruned: the journal keeps nothing of this group.
     let left = app.journal().entries().count();
     assert_eq!(left, 0, "journal entries left after the final commit");
+}
+
+/// Produces `values` to one partition of an existing topic.
+async fn produce_to(topic: &str, partition: i32, values: &[String]) {
+    let producer = Producer::new(common::config()).await.unwrap();
+    let mut deliveries = Vec::new();
+    for v in values {
+        let r = ProducerRecord::new(topic, v.clone())
+            .key(format!("key-{}", deliveries.len() % 5))
+            .partition(partition);
+        deliveries.push(producer.send(r).await.unwrap());
+    }
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    producer.close().await;
+}
+
+fn quick_retry(attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: attempts,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+    }
+}
+
+/// Records per-partition (or per-key) overlap and order as the workflows run.
+#[derive(Default)]
+struct Watch {
+    running: Mutex<HashMap<String, usize>>,
+    seen: Mutex<HashMap<String, Vec<i64>>>,
+    overlaps: AtomicUsize,
+}
+
+async fn ordering_run(ordering: Ordering, lane_of: fn(&KafkaMessage) -> String) -> Arc<Watch> {
+    let topic = common::unique("order");
+    let group = common::unique("order-g");
+    produce(&topic, 3, 600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(KafkaOnce::open(dir.path()).unwrap().handle_signals(false));
+    let watch = Arc::new(Watch::default());
+    let w = watch.clone();
+    app.kafka_consumer(runtime_config(&group), [topic.clone()])
+        .ordering(ordering)
+        .workflow(move |_ctx: WorkflowContext, msg: KafkaMessage| {
+            let w = w.clone();
+            async move {
+                let lane = lane_of(&msg);
+                {
+                    let mut r = w.running.lock().unwrap();
+                    let n = r.entry(lane.clone()).or_default();
+                    *n += 1;
+                    if *n > 1 {
+                        w.overlaps.fetch_add(1, AtomicOrdering::SeqCst);
+                    }
+                }
+                tokio::time::sleep(Duration::from_micros(
+                    200 + (msg.offset() as u64 * 37) % 800,
+                ))
+                .await;
+                w.seen
+                    .lock()
+                    .unwrap()
+                    .entry(lane.clone())
+                    .or_default()
+                    .push(msg.offset());
+                *w.running.lock().unwrap().get_mut(&lane).unwrap() -= 1;
+                Ok::<(), WorkflowError>(())
+            }
+        })
+        .unwrap();
+    run_until(app.clone(), |a| processed(a) >= 600).await;
+    watch
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_order_runs_each_partition_sequentially_by_offset() {
+    let watch = ordering_run(Ordering::Partition, |m| m.partition().to_string()).await;
+    assert_eq!(watch.overlaps.load(AtomicOrdering::SeqCst), 0);
+    let seen = watch.seen.lock().unwrap();
+    assert_eq!(seen.len(), 3);
+    for (p, offsets) in seen.iter() {
+        assert!(
+            offsets.windows(2).all(|w| w[1] == w[0] + 1),
+            "partition {p}: {offsets:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_ordering_runs_each_key_sequentially_and_keys_in_parallel() {
+    let watch = ordering_run(Ordering::Key, |m| {
+        format!(
+            "{}/{}",
+            m.partition(),
+            String::from_utf8_lossy(m.key().unwrap())
+        )
+    })
+    .await;
+    assert_eq!(watch.overlaps.load(AtomicOrdering::SeqCst), 0);
+    let seen = watch.seen.lock().unwrap();
+    assert!(seen.len() > 3, "keys seen: {}", seen.len());
+    for (k, offsets) in seen.iter() {
+        assert!(
+            offsets.windows(2).all(|w| w[1] > w[0]),
+            "key {k}: {offsets:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_is_dead_lettered_once_and_the_partition_moves_on() {
+    let topic = common::unique("poison");
+    let dlq = format!("{topic}-dlq");
+    let group = common::unique("poison-g");
+    let cluster = common::cluster().await;
+    cluster
+        .create_topic(NewTopic::new(&topic, 1))
+        .await
+        .unwrap();
+    cluster.create_topic(NewTopic::new(&dlq, 1)).await.unwrap();
+    let values: Vec<String> = (0..40)
+        .map(|i| {
+            if i == 10 {
+                "poison".into()
+            } else {
+                i.to_string()
+            }
+        })
+        .collect();
+    produce_to(&topic, 0, &values).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(KafkaOnce::open(dir.path()).unwrap().handle_signals(false));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    app.kafka_consumer(runtime_config(&group), [topic.clone()])
+        .in_order(true)
+        .retry(quick_retry(3))
+        .on_failure(FailurePolicy::DeadLetter { topic: dlq.clone() })
+        .workflow(move |_ctx: WorkflowContext, msg: KafkaMessage| {
+            let c = c.clone();
+            async move {
+                c.fetch_add(1, AtomicOrdering::SeqCst);
+                if msg.value() == b"poison" {
+                    panic!("cannot digest {}", msg.offset());
+                }
+                Ok::<(), WorkflowError>(())
+            }
+        })
+        .unwrap();
+    run_until(app.clone(), |a| processed(a) >= 40).await;
+    let m = &app.metrics()[0];
+    assert_eq!(
+        (m.processed, m.dead_lettered, m.failed_attempts),
+        (39, 1, 3)
+    );
+    assert_eq!(calls.load(AtomicOrdering::SeqCst), 42);
+    assert_eq!(committed(&group, &topic, 1).await[&0], 40);
+    // The dead-letter topic holds the record once, with the error and its origin.
+    let consumer = kafka_once::consumer::Consumer::new(runtime_config(&common::unique("dlq-read")))
+        .await
+        .unwrap();
+    consumer.assign(&[(dlq.as_str(), 0)]).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(20), consumer.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.value.as_deref(), Some(&b"poison"[..]));
+    let header = |k: &str| {
+        r.headers
+            .iter()
+            .find(|h| h.key == k)
+            .and_then(|h| h.value.clone())
+            .map(|v| String::from_utf8_lossy(&v).to_string())
+    };
+    assert_eq!(header("kafka-once.offset").as_deref(), Some("10"));
+    assert_eq!(header("kafka-once.attempts").as_deref(), Some("3"));
+    assert!(
+        header("kafka-once.error")
+            .unwrap()
+            .contains("cannot digest 10")
+    );
+    let more = tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await;
+    assert!(more.is_err(), "a second dead-letter copy: {more:?}");
+    consumer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_halt_policy_a_poison_record_pins_the_commit() {
+    let topic = common::unique("halt");
+    let group = common::unique("halt-g");
+    let cluster = common::cluster().await;
+    cluster
+        .create_topic(NewTopic::new(&topic, 2))
+        .await
+        .unwrap();
+    let values: Vec<String> = (0..30)
+        .map(|i| {
+            if i == 12 {
+                "poison".into()
+            } else {
+                i.to_string()
+            }
+        })
+        .collect();
+    produce_to(&topic, 0, &values).await;
+    produce_to(
+        &topic,
+        1,
+        &values[..20]
+            .iter()
+            .map(|v| format!("ok-{v}"))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(KafkaOnce::open(dir.path()).unwrap().handle_signals(false));
+    let after_poison = Arc::new(AtomicUsize::new(0));
+    let a = after_poison.clone();
+    app.kafka_consumer(runtime_config(&group), [topic.clone()])
+        .in_order(true)
+        .retry(quick_retry(2))
+        .on_failure(FailurePolicy::Halt)
+        .workflow(move |_ctx: WorkflowContext, msg: KafkaMessage| {
+            let a = a.clone();
+            async move {
+                if msg.value() == b"poison" {
+                    return Err::<(), WorkflowError>("poison".into());
+                }
+                if msg.partition() == 0 && msg.offset() > 12 {
+                    a.fetch_add(1, AtomicOrdering::SeqCst);
+                }
+                Ok(())
+            }
+        })
+        .unwrap();
+    // 12 of partition 0 and 20 of partition 1 complete; then partition 0 halts.
+    run_until(app.clone(), |a| {
+        processed(a) >= 32 && a.metrics()[0].halted.len() == 1 && a.metrics()[0].commits > 0
+    })
+    .await;
+    let m = &app.metrics()[0];
+    assert_eq!(m.halted[0].offset, 12);
+    assert_eq!(m.halted[0].partition.partition, 0);
+    assert_eq!(m.processed, 32);
+    assert_eq!(
+        after_poison.load(AtomicOrdering::SeqCst),
+        0,
+        "records after the poison ran"
+    );
+    let c = committed(&group, &topic, 2).await;
+    assert_eq!(c[&0], 12, "the commit must stay at the poison record");
+    assert_eq!(c[&1], 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_and_recreated_topic_is_processed_again_from_offset_zero() {
+    use kafka_once::journal::{Entry, PartitionKey};
+    let topic = common::unique("recreate");
+    let group = common::unique("recreate-g");
+    let cluster = common::cluster().await;
+    let old = cluster
+        .create_topic(NewTopic::new(&topic, 1))
+        .await
+        .unwrap();
+    produce_to(
+        &topic,
+        0,
+        &(0..20).map(|i| i.to_string()).collect::<Vec<_>>(),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = kafka_once::journal::Journal::open(dir.path()).unwrap();
+    // The old incarnation's records 0..20 are completed in the journal (as after a crash before
+    // any commit).
+    let key = |id| PartitionKey {
+        group: group.as_str().into(),
+        topic: topic.as_str().into(),
+        topic_id: id,
+        partition: 0,
+    };
+    for o in 0..20 {
+        let done = Entry::Completed {
+            attempts: 1,
+            at_ms: 0,
+        };
+        assert!(
+            journal
+                .complete(&key(old.id).record(o), done)
+                .await
+                .unwrap()
+        );
+    }
+    cluster.delete_topics(&[topic.as_str()]).await.unwrap();
+    let new = loop {
+        match cluster.create_topic(NewTopic::new(&topic, 1)).await {
+            Ok(t) => break t,
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    assert_ne!(new.id, old.id);
+    produce_to(
+        &topic,
+        0,
+        &(0..20).map(|i| format!("new-{i}")).collect::<Vec<_>>(),
+    )
+    .await;
+    // Control: records 0..5 of the new incarnation are completed too; those must be skipped.
+    for o in 0..5 {
+        let done = Entry::Completed {
+            attempts: 1,
+            at_ms: 0,
+        };
+        assert!(
+            journal
+                .complete(&key(new.id).record(o), done)
+                .await
+                .unwrap()
+        );
+    }
+    let app = Arc::new(KafkaOnce::with_journal(journal).handle_signals(false));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    app.kafka_consumer(runtime_config(&group), [topic.clone()])
+        .workflow(move |_ctx: WorkflowContext, msg: KafkaMessage| {
+            let s = s.clone();
+            async move {
+                s.lock()
+                    .unwrap()
+                    .push((msg.offset(), msg.value().to_vec(), msg.topic_id()));
+                Ok::<(), WorkflowError>(())
+            }
+        })
+        .unwrap();
+    run_until(app.clone(), |a| processed(a) >= 15).await;
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    let offsets: Vec<i64> = seen.iter().map(|(o, _, _)| *o).collect();
+    assert_eq!(offsets, (5..20).collect::<Vec<i64>>());
+    assert!(
+        seen.iter()
+            .all(|(o, v, id)| *v == format!("new-{o}").into_bytes() && *id == new.id)
+    );
+    assert_eq!(app.metrics()[0].skipped_duplicates, 5);
 }

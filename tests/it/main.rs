@@ -8,6 +8,7 @@ mod admin;
 mod common;
 mod connection;
 mod consumer;
+mod crash;
 mod dispatch;
 mod fake_broker;
 mod golden;

@@ -3,19 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use kafka_once::cluster::{Cluster, NewTopic};
 use kafka_once::config::{AutoOffsetReset, ClientConfig};
 use kafka_once::consumer::TopicPartition;
-use kafka_once::consumer::group::GroupConsumer;
-use kafka_once::demo::{WorkerOptions, audit, run_worker};
+use kafka_once::demo::{DriveOptions, WorkerOptions, audit, drive, run_worker};
 use kafka_once::dispatch::Ordering;
 use kafka_once::journal::Journal;
 use kafka_once::producer::{Producer, ProducerRecord};
-use rand::Rng;
-use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::Error;
@@ -90,7 +86,11 @@ pub struct WorkerArgs {
     pub max_in_flight: usize,
 }
 
-fn worker_config(bootstrap: &str, group: &str, instance: Option<&str>) -> Result<ClientConfig, Error> {
+fn worker_config(
+    bootstrap: &str,
+    group: &str,
+    instance: Option<&str>,
+) -> Result<ClientConfig, Error> {
     let mut b = ClientConfig::new(bootstrap)?
         .to_builder()
         .group_id(group)
@@ -119,28 +119,13 @@ pub async fn worker(args: WorkerArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn spawn_worker(args: &[String], log: &std::path::Path) -> Result<Child, Error> {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
-    Ok(Command::new(std::env::current_exe()?)
-        .arg("demo-worker")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()?)
-}
-
-async fn committed_total(probe: &GroupConsumer, tps: &[TopicPartition]) -> i64 {
-    match probe.committed(tps).await {
-        Ok(c) => c.values().map(|o| o.offset).sum(),
-        Err(_) => -1,
-    }
-}
-
 pub async fn demo(args: DemoArgs) -> Result<(), Error> {
     let mut local = None;
-    let bootstrap = match args.bootstrap.clone().or_else(|| std::env::var("KAFKA_BOOTSTRAP").ok()) {
+    let bootstrap = match args
+        .bootstrap
+        .clone()
+        .or_else(|| std::env::var("KAFKA_BOOTSTRAP").ok())
+    {
         Some(b) => b,
         None => {
             println!("starting a local Apache Kafka (first run downloads the jars)…");
@@ -175,7 +160,11 @@ pub async fn demo(args: DemoArgs) -> Result<(), Error> {
     for i in 0..args.records {
         let key = format!("key-{}", i % 1000);
         *expected_tally.entry(key.clone().into_bytes()).or_default() += 1;
-        pending.push_back(producer.send(ProducerRecord::new(&topic, i.to_string()).key(key)).await?);
+        pending.push_back(
+            producer
+                .send(ProducerRecord::new(&topic, i.to_string()).key(key))
+                .await?,
+        );
         if pending.len() >= 10_000 {
             note(pending.pop_front().expect("non-empty").await?);
         }
@@ -189,9 +178,6 @@ pub async fn demo(args: DemoArgs) -> Result<(), Error> {
         args.records,
         started.elapsed().as_secs_f64()
     );
-    let tps: Vec<TopicPartition> = (0..args.partitions)
-        .map(|p| TopicPartition::new(topic.as_str(), p))
-        .collect();
     let total: i64 = end_offsets.values().sum();
 
     let path = match &args.path {
@@ -225,73 +211,55 @@ pub async fn demo(args: DemoArgs) -> Result<(), Error> {
         path.join("journal").display(),
         log.display()
     );
-    let mut kill_at: Vec<i64> = {
-        let mut rng = rand::rng();
-        (0..args.kills)
-            .map(|_| rng.random_range(total / 20..=total * 9 / 10))
-            .collect()
+    let end: BTreeMap<TopicPartition, i64> = end_offsets
+        .iter()
+        .map(|(&p, &e)| (TopicPartition::new(topic.as_str(), p), e))
+        .collect();
+    let opts = DriveOptions {
+        exe: std::env::current_exe()?,
+        worker_args,
+        log: log.clone(),
+        probe_config: worker_config(&bootstrap, &group, None)?,
+        end_offsets: end,
+        kills: args.kills,
+        kill_after: Duration::from_millis(1500)..Duration::from_millis(6000),
+        deadline: Duration::from_secs(3600),
     };
-    kill_at.sort_unstable();
-    kill_at.reverse();
-
-    let probe = GroupConsumer::new(worker_config(&bootstrap, &group, None)?).await?;
-    let mut child = spawn_worker(&worker_args, &log)?;
-    let run_start = Instant::now();
-    let mut last_print = Instant::now();
-    let mut kills = 0;
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let done = committed_total(&probe, &tps).await;
-        if let Some(status) = child.try_wait()? {
-            return Err(format!("the worker exited on its own ({status}); see {}", log.display()).into());
-        }
-        if kill_at.last().is_some_and(|&k| done >= k) {
-            kill_at.pop();
-            child.start_kill()?;
-            child.wait().await?;
-            kills += 1;
-            println!("  SIGKILL #{kills} at {done} committed; restarting the worker");
-            child = spawn_worker(&worker_args, &log)?;
-        }
-        if last_print.elapsed() >= Duration::from_secs(1) || done >= total {
-            last_print = Instant::now();
-            let secs = run_start.elapsed().as_secs_f64();
+    let (kills, took) = drive(&opts, |p| {
+        if p.killed {
             println!(
-                "  committed {done:>8}/{total}  {:>8.0} records/s  {kills} kills",
-                done.max(0) as f64 / secs
+                "  SIGKILL #{} with {} committed; restarting the worker",
+                p.kills, p.committed
+            );
+        } else {
+            println!(
+                "  committed {:>8}/{}  {:>8.0} records/s  {} kills",
+                p.committed,
+                p.total,
+                p.committed.max(0) as f64 / p.elapsed.as_secs_f64().max(0.001),
+                p.kills
             );
         }
-        if done >= total && kill_at.is_empty() {
-            break;
-        }
-    }
-    // Graceful stop: SIGTERM, then wait.
-    if let Some(pid) = child.id() {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-    }
-    if tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .is_err()
-    {
-        child.start_kill()?;
-        child.wait().await?;
-    }
-    probe.close().await;
-    let elapsed = run_start.elapsed().as_secs_f64();
+    })
+    .await?;
+    let elapsed = took.as_secs_f64();
 
     let journal = Journal::open(path.join("journal"))?;
     let report = audit(&journal, &end_offsets, &expected_tally, Some(&ledger))?;
     let stats = journal.stats();
     println!("\naudit (from the journal's state and the side-effect ledger)");
     println!("{report}");
-    println!("throughput              {:.0} records/s over {elapsed:.1}s with {kills} SIGKILLs", total as f64 / elapsed);
+    println!(
+        "throughput              {:.0} records/s over {elapsed:.1}s with {kills} SIGKILLs",
+        total as f64 / elapsed
+    );
     println!("journal on disk         {} bytes", stats.disk_bytes);
     drop(local);
     let in_order = !matches!(args.ordering, OrderingArg::None);
     if report.is_clean(in_order) {
-        println!("\nexactly once: every record completed once; 0 duplicates, 0 missing, 0 order violations");
+        println!(
+            "\nexactly once: every record completed once; 0 duplicates, 0 missing, 0 order violations"
+        );
         Ok(())
     } else {
         Err("the audit found violations (see above)".into())

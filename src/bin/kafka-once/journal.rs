@@ -40,7 +40,10 @@ pub fn run(action: JournalAction, path: &Path) -> Result<(), Error> {
                     Err(_) => corrupt += 1,
                 }
             }
-            println!("{:<70} {:>9} {:>10} {:>14}", "PARTITION", "STARTED", "COMPLETED", "DEAD-LETTERED");
+            println!(
+                "{:<70} {:>9} {:>10} {:>14}",
+                "PARTITION", "STARTED", "COMPLETED", "DEAD-LETTERED"
+            );
             for (p, [s, c, d]) in &per {
                 println!("{p:<70} {s:>9} {c:>10} {d:>14}");
             }
@@ -62,7 +65,9 @@ pub fn run(action: JournalAction, path: &Path) -> Result<(), Error> {
         JournalAction::Dump => {
             for item in journal.entries() {
                 match item {
-                    Ok((key, entry)) => println!("{key}\t{}\t{}", entry.state_name(), entry.attempts()),
+                    Ok((key, entry)) => {
+                        println!("{key}\t{}\t{}", entry.state_name(), entry.attempts())
+                    }
                     Err(e) => println!("ERROR\t{e}"),
                 }
             }

@@ -1,0 +1,135 @@
+//! Crash tests: the demo worker runs as a child process and is SIGKILLed at random moments at
+//! least 20 times over 50,000 records in 6 partitions; every record must complete exactly once
+//! (audited from the journal's state), re-runs stay within the in-flight bound per kill, and in
+//! `Ordering::Partition` completions follow offset order with no gap.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use kafka_once::cluster::NewTopic;
+use kafka_once::consumer::TopicPartition;
+use kafka_once::demo::{DriveOptions, audit, drive};
+use kafka_once::journal::Journal;
+use kafka_once::producer::{Producer, ProducerRecord};
+
+use crate::common;
+use crate::dispatch::runtime_config;
+
+const RECORDS: usize = 50_000;
+const PARTITIONS: i32 = 6;
+const KILLS: usize = 20;
+const MAX_IN_FLIGHT: usize = 256;
+
+/// Produces `n` records keyed `k{i % 97}`; returns the end offsets and the records per key.
+async fn produce_counted(
+    topic: &str,
+    partitions: i32,
+    n: usize,
+) -> (BTreeMap<i32, i64>, HashMap<Vec<u8>, u64>) {
+    let cluster = common::cluster().await;
+    cluster
+        .create_topic(NewTopic::new(topic, partitions))
+        .await
+        .unwrap();
+    let producer = Producer::new(common::config()).await.unwrap();
+    let mut tally: HashMap<Vec<u8>, u64> = HashMap::new();
+    let mut deliveries = Vec::new();
+    for i in 0..n {
+        let key = format!("k{}", i % 97);
+        *tally.entry(key.clone().into_bytes()).or_default() += 1;
+        deliveries.push(
+            producer
+                .send(ProducerRecord::new(topic, i.to_string()).key(key))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut end: BTreeMap<i32, i64> = (0..partitions).map(|p| (p, 0)).collect();
+    for d in deliveries {
+        let m = d.await.unwrap();
+        let e = end.get_mut(&m.partition).unwrap();
+        *e = (*e).max(m.offset + 1);
+    }
+    producer.close().await;
+    (end, tally)
+}
+
+async fn crash_loop(ordering: &str) {
+    let topic = common::unique(&format!("crash-{ordering}"));
+    let group = format!("{topic}-g");
+    let (end, tally) = produce_counted(&topic, PARTITIONS, RECORDS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let ledger = dir.path().join("ledger.txt");
+    let log = dir.path().join("worker.log");
+    let args: Vec<String> = [
+        "--bootstrap",
+        &common::bootstrap(),
+        "--topic",
+        &topic,
+        "--group",
+        &group,
+        "--path",
+        journal.to_str().unwrap(),
+        "--ordering",
+        ordering,
+        "--ledger",
+        ledger.to_str().unwrap(),
+        "--instance-id",
+        "crash-worker",
+        "--max-in-flight",
+        &MAX_IN_FLIGHT.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let opts = DriveOptions {
+        exe: env!("CARGO_BIN_EXE_kafka-once").into(),
+        worker_args: args,
+        log: log.clone(),
+        probe_config: runtime_config(&group),
+        end_offsets: end
+            .iter()
+            .map(|(&p, &e)| (TopicPartition::new(topic.as_str(), p), e))
+            .collect(),
+        kills: KILLS,
+        kill_after: Duration::from_millis(200)..Duration::from_millis(1500),
+        deadline: Duration::from_secs(300),
+    };
+    let (kills, took) = drive(&opts, |_| {}).await.unwrap_or_else(|e| {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        panic!("{e}\nworker log tail (newest first):\n{}", tail.join("\n"))
+    });
+    assert_eq!(kills, KILLS);
+    let journal = Journal::open(&journal).unwrap();
+    let report = audit(&journal, &end, &tally, Some(&ledger)).unwrap();
+    eprintln!("{ordering}: {kills} kills in {took:?}\n{report}");
+    assert_eq!(report.records, RECORDS as u64);
+    assert_eq!(report.completed_once, RECORDS as u64, "{report}");
+    assert_eq!(report.duplicates, 0, "{report}");
+    assert_eq!(report.missing, 0, "{report}");
+    assert_eq!(report.tally_mismatches, 0, "{report}");
+    if ordering == "partition" {
+        assert_eq!(report.order_violations, 0, "{report}");
+    }
+    // Re-runs (other than after transaction conflicts) only for records in flight at a kill:
+    // at most the in-flight bound per kill.
+    let reruns = report.invocations - report.conflict_reruns - RECORDS as u64;
+    assert!(
+        reruns <= (KILLS * MAX_IN_FLIGHT) as u64,
+        "{reruns} re-runs for {KILLS} kills\n{report}"
+    );
+    let (n, problems) = journal.verify();
+    assert!(problems.is_empty(), "{problems:?} in {n} entries");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loop_unordered_every_record_completes_once() {
+    crash_loop("none").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loop_in_order_completions_follow_offsets() {
+    crash_loop("partition").await;
+}
