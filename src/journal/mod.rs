@@ -133,6 +133,11 @@ pub struct JournalOptions {
     pub queue: usize,
     /// fjall's block cache, bytes. Default 16 MiB.
     pub cache_bytes: u64,
+    /// The most bytes of write-ahead log kept before memtables are flushed to tables (where
+    /// pruned entries get compacted away). At least 64 MiB; default 64 MiB.
+    pub max_wal_bytes: u64,
+    /// Memtable size of the record entries, bytes. At least 1 MiB; default 8 MiB.
+    pub memtable_bytes: u64,
 }
 
 impl Default for JournalOptions {
@@ -142,6 +147,8 @@ impl Default for JournalOptions {
             max_batch: 4096,
             queue: 16_384,
             cache_bytes: 16 << 20,
+            max_wal_bytes: 64 << 20,
+            memtable_bytes: 8 << 20,
         }
     }
 }
@@ -232,13 +239,25 @@ impl Journal {
                 cause: e.to_string().into(),
             },
         };
+        if options.max_wal_bytes < 64 << 20 || options.memtable_bytes < 1 << 20 {
+            return Err(JournalError::Open {
+                path,
+                cause: "invalid options: max_wal_bytes must be at least 64 MiB and \
+                        memtable_bytes at least 1 MiB"
+                    .into(),
+            });
+        }
         let db = Database::builder(&path)
             .manual_journal_persist(true)
             .cache_size(options.cache_bytes)
+            .max_journaling_size(options.max_wal_bytes)
             .open()
             .map_err(open_err)?;
+        let memtable = options.memtable_bytes;
         let records = db
-            .keyspace(RECORDS, KeyspaceCreateOptions::default)
+            .keyspace(RECORDS, || {
+                KeyspaceCreateOptions::default().max_memtable_size(memtable)
+            })
             .map_err(open_err)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(options.queue.max(1));
         let inner = Arc::new(Inner {

@@ -485,3 +485,54 @@ async fn a_deleted_and_recreated_topic_is_processed_again_from_offset_zero() {
     );
     assert_eq!(app.metrics()[0].skipped_duplicates, 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_follows_the_in_flight_window_not_the_history() {
+    const N: u64 = 200_000;
+    let topic = common::unique("bounded");
+    let group = common::unique("bounded-g");
+    produce(&topic, 4, N as usize).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(KafkaOnce::open(dir.path()).unwrap().handle_signals(false));
+    app.kafka_consumer(runtime_config(&group), [topic.clone()])
+        .max_in_flight(1024)
+        .commit_interval(Duration::from_millis(200))
+        .workflow(|_ctx: WorkflowContext, _msg: KafkaMessage| async { Ok::<(), WorkflowError>(()) })
+        .unwrap();
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let s = samples.clone();
+    let next = std::sync::atomic::AtomicU64::new(N / 8);
+    run_until(app.clone(), move |a| {
+        let done = processed(a);
+        if done >= next.load(AtomicOrdering::SeqCst) {
+            next.fetch_add(N / 8, AtomicOrdering::SeqCst);
+            let live = a.journal().entries().count();
+            s.lock()
+                .unwrap()
+                .push((done, live, a.journal().stats().disk_bytes));
+        }
+        done >= N
+    })
+    .await;
+    let samples = samples.lock().unwrap().clone();
+    let live_end = app.journal().entries().count();
+    let bytes_end = app.journal().stats().disk_bytes;
+    eprintln!(
+        "journal over {N} records (processed, live entries, bytes): {samples:?}; at the end {live_end} entries, {bytes_end} bytes"
+    );
+    assert_eq!(live_end, 0, "entries left after the final commit");
+    assert!(samples.len() >= 4);
+    // Live entries at any sample stay within a small multiple of the in-flight window, however
+    // many records went before.
+    for (done, live, _) in &samples {
+        assert!(*live <= 20_000, "{live} live entries after {done} records");
+    }
+    // The bytes on disk do not grow with the history (8 times as many records as at the first
+    // sample).
+    assert!(
+        bytes_end <= samples[0].2 * 3 / 2,
+        "{bytes_end} bytes at the end, {} after {} records",
+        samples[0].2,
+        samples[0].0
+    );
+}

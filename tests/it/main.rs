@@ -14,6 +14,7 @@ mod fake_broker;
 mod golden;
 mod group;
 mod group_interop;
+mod handoff;
 mod interop;
 mod partitioner;
 mod producer;
