@@ -20,6 +20,8 @@ pub(crate) struct Metrics {
     pub commit_failures: AtomicU64,
     pub last_commit: Mutex<Option<SystemTime>>,
     pub halted: Mutex<Vec<Halted>>,
+    /// Record timestamp → durable completion, milliseconds.
+    pub latency: Histogram,
 }
 
 impl Metrics {
@@ -74,6 +76,12 @@ pub struct MetricsSnapshot {
     pub lag: Vec<(TopicPartition, i64)>,
     /// Partitions stopped by the halt policy.
     pub halted: Vec<Halted>,
+    /// Median time from a record's timestamp (its broker append time on topics with
+    /// `message.timestamp.type=LogAppendTime`, else its create time) to its durable completion,
+    /// milliseconds, over every completion in this process.
+    pub completion_p50_ms: Option<u64>,
+    /// The 99th percentile of the same.
+    pub completion_p99_ms: Option<u64>,
 }
 
 impl Metrics {
@@ -98,6 +106,93 @@ impl Metrics {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
+            completion_p50_ms: self.latency.quantile(0.5),
+            completion_p99_ms: self.latency.quantile(0.99),
+        }
+    }
+}
+
+/// A histogram of milliseconds with about 12% resolution: exact below 16 ms, then 8 buckets per
+/// power of two. Lock-free, fixed size.
+pub(crate) struct Histogram {
+    buckets: [AtomicU64; BUCKETS],
+}
+
+const BUCKETS: usize = 16 + 8 * 60;
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Histogram {
+    fn index(v: u64) -> usize {
+        if v < 16 {
+            return v as usize;
+        }
+        let log = 63 - v.leading_zeros() as usize; // ≥ 4
+        let sub = ((v >> (log - 3)) & 7) as usize;
+        (16 + 8 * (log - 4) + sub).min(BUCKETS - 1)
+    }
+
+    /// The largest value of bucket `i`.
+    fn upper(i: usize) -> u64 {
+        if i < 16 {
+            return i as u64;
+        }
+        let log = (i - 16) / 8 + 4;
+        let sub = ((i - 16) % 8) as u128;
+        let end = (8 + sub + 1) << (log - 3);
+        u64::try_from(end - 1).unwrap_or(u64::MAX)
+    }
+
+    pub fn record(&self, ms: u64) {
+        self.buckets[Self::index(ms)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The value at quantile `q` (0..=1), as its bucket's upper bound; `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some(Self::upper(i));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_within_the_bucket_resolution() {
+        let h = Histogram::default();
+        assert_eq!(h.quantile(0.5), None);
+        for v in 1..=1000u64 {
+            h.record(v);
+        }
+        let p50 = h.quantile(0.5).unwrap();
+        let p99 = h.quantile(0.99).unwrap();
+        assert!((500..=565).contains(&p50), "{p50}");
+        assert!((990..=1120).contains(&p99), "{p99}");
+        for v in [0u64, 7, 15, 16, 17, 100, 12345, u64::MAX / 2] {
+            let i = Histogram::index(v);
+            assert!(Histogram::upper(i) >= v.min(Histogram::upper(BUCKETS - 1)), "{v}");
+            if i > 0 {
+                assert!(Histogram::upper(i - 1) < v, "{v}");
+            }
         }
     }
 }

@@ -96,6 +96,11 @@ struct Part {
     chains: HashMap<ChainKey, (u64, oneshot::Receiver<()>)>,
     seq: u64,
     last_commit: Option<(i64, String)>,
+    /// Tasks of an earlier assignment of this partition were still running when this one
+    /// began: completions must check the journal for an earlier finish of the same key.
+    check_finished: bool,
+    /// The journal is pruned below this offset.
+    pruned_to: Option<i64>,
 }
 
 impl Part {
@@ -129,6 +134,8 @@ pub(crate) struct Shared {
     commit_lock: tokio::sync::Mutex<()>,
     /// Serializes re-runs after a transaction conflict.
     conflict_lane: tokio::sync::Mutex<()>,
+    /// Workflow tasks still running for partitions whose assignment ended.
+    orphans: Mutex<HashMap<TopicPartition, usize>>,
 }
 
 fn now_ms() -> i64 {
@@ -163,6 +170,7 @@ pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>
         fatal: watch::channel(None).0,
         commit_lock: tokio::sync::Mutex::new(()),
         conflict_lane: tokio::sync::Mutex::new(()),
+        orphans: Mutex::new(HashMap::new()),
     });
     let listener = Arc::new(Listener(Arc::downgrade(&shared)));
     let consumer = GroupConsumer::with_listener(r.config, listener).await?;
@@ -401,6 +409,7 @@ impl Shared {
             key: Arc::new(part.pk.record(offset)),
             record: Arc::new(record),
             prior_attempts: part.attempts.remove(&offset).unwrap_or(0),
+            check: part.check_finished,
             link,
             done_tx,
         };
@@ -440,6 +449,16 @@ impl Shared {
                 self.flag(&t.tp);
                 return;
             }
+        } else {
+            drop(parts);
+            let mut orphans = self.orphans.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = orphans.get_mut(&t.tp) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    orphans.remove(&t.tp);
+                }
+            }
+            return;
         }
         drop(parts);
         // Capacity freed: held records of other partitions may go.
@@ -494,6 +513,8 @@ impl Shared {
         match outcome {
             Outcome::Finished => {
                 let _ = t.done_tx.send(());
+                let waited = now_ms().saturating_sub(t.record.timestamp);
+                self.metrics.latency.record(waited.max(0) as u64);
                 self.finish(&end, true);
             }
             Outcome::Halt(error) => {
@@ -526,14 +547,14 @@ impl Shared {
             };
             let ctx = WorkflowContext::new(t.key.clone(), attempt, conflicts, self.journal.clone());
             let fut = (self.handler)(ctx.clone(), msg.clone());
-            let error = match tokio::spawn(fut.in_current_span()).await {
+            let error = match CatchUnwind(fut).await {
                 Ok(Ok(())) => {
                     let entry = Entry::Completed {
                         attempts: attempt,
                         at_ms: now_ms(),
                     };
                     let (reads, writes) = ctx.take_state();
-                    match self.record_finish(&t.key, entry, reads, writes).await {
+                    match self.record_finish(&t.key, entry, t.check, reads, writes).await {
                         Some(outcome) => return outcome,
                         None => {
                             // A value the workflow read changed before it completed: run it
@@ -548,8 +569,7 @@ impl Shared {
                     }
                 }
                 Ok(Err(e)) => e.to_string(),
-                Err(j) if j.is_panic() => format!("panicked: {}", panic_text(j.into_panic())),
-                Err(j) => format!("workflow task failed: {j}"),
+                Err(panic) => format!("panicked: {}", panic_text(panic)),
             };
             Metrics::add(&self.metrics.failed_attempts, 1);
             failures += 1;
@@ -576,11 +596,12 @@ impl Shared {
         &self,
         key: &RecordKey,
         entry: Entry,
+        check: bool,
         reads: Vec<StateRead>,
         writes: Vec<StateWrite>,
     ) -> Option<Outcome> {
         let dead = matches!(entry, Entry::DeadLettered { .. });
-        match self.journal.complete_with(key, entry, reads, writes).await {
+        match self.journal.complete_with(key, entry, check, reads, writes).await {
             Ok(FinishResult::Written) if dead => Metrics::add(&self.metrics.dead_lettered, 1),
             Ok(FinishResult::Written) => Metrics::add(&self.metrics.processed, 1),
             Ok(FinishResult::AlreadyFinished) => Metrics::add(&self.metrics.suppressed, 1),
@@ -637,7 +658,7 @@ impl Shared {
             at_ms: now_ms(),
             error,
         };
-        self.record_finish(&t.key, entry, Vec::new(), Vec::new())
+        self.record_finish(&t.key, entry, t.check, Vec::new(), Vec::new())
             .await
             .unwrap_or(Outcome::Abandoned)
     }
@@ -662,20 +683,21 @@ impl Shared {
                     .last_commit
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()) = Some(SystemTime::now());
+                let mut prunes = Vec::new();
                 {
                     let mut parts = self.lock();
-                    for (tp, (epoch, _)) in &keys {
+                    for (tp, (epoch, pk)) in &keys {
                         if let (Some(part), Some(o)) = (parts.get_mut(tp), offsets.get(tp))
                             && part.epoch == *epoch
                         {
                             part.last_commit = Some((o.offset, o.metadata.clone()));
+                            prunes.push((tp.clone(), pk.clone(), part.pruned_to, o.offset));
+                            part.pruned_to = Some(o.offset);
                         }
                     }
                 }
-                for (tp, (_, pk)) in keys {
-                    if let Some(o) = offsets.get(&tp)
-                        && let Err(e) = self.journal.prune(&pk, o.offset).await
-                    {
+                for (tp, pk, from, to) in prunes {
+                    if let Err(e) = self.journal.prune_range(&pk, from, to).await {
                         tracing::warn!(error = %e, partition = %tp, "journal prune failed");
                     }
                 }
@@ -812,6 +834,11 @@ impl Shared {
                 started = attempts.len(),
                 "partition assigned"
             );
+            let check_finished = self
+                .orphans
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(tp);
             let part = Part {
                 pk: pk.clone(),
                 epoch: self.epochs.fetch_add(1, AtomicOrdering::SeqCst),
@@ -831,9 +858,16 @@ impl Shared {
                 chains: HashMap::new(),
                 seq: 0,
                 last_commit: committed.as_ref().map(|c| (c.offset, c.metadata.clone())),
+                check_finished,
+                pruned_to: base,
             };
-            if let Some(old) = self.lock().insert(tp.clone(), part) {
+            let old = self.lock().insert(tp.clone(), part);
+            if let Some(old) = old {
                 tracing::debug!(partition = %tp, epoch = old.epoch, "replaced an old assignment");
+                self.orphan(tp, &old);
+                if let Some(p) = self.lock().get_mut(tp) {
+                    p.check_finished = true;
+                }
             }
             if let Some(b) = base
                 && let Err(e) = self.journal.prune(&pk, b).await
@@ -870,16 +904,34 @@ impl Shared {
             sleep(Duration::from_millis(5)).await;
         }
         self.commit(Some(tps)).await;
-        let mut parts = self.lock();
-        for tp in tps {
-            parts.remove(tp);
-        }
+        self.remove(tps);
     }
 
     fn lost(&self, tps: &[TopicPartition]) {
-        let mut parts = self.lock();
-        for tp in tps {
-            parts.remove(tp);
+        self.remove(tps);
+    }
+
+    fn remove(&self, tps: &[TopicPartition]) {
+        let removed: Vec<(TopicPartition, Part)> = {
+            let mut parts = self.lock();
+            tps.iter()
+                .filter_map(|tp| parts.remove(tp).map(|p| (tp.clone(), p)))
+                .collect()
+        };
+        for (tp, part) in removed {
+            self.orphan(&tp, &part);
+        }
+    }
+
+    /// Counts the still-running tasks of an assignment that ended.
+    fn orphan(&self, tp: &TopicPartition, part: &Part) {
+        if part.running > 0 {
+            *self
+                .orphans
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(tp.clone())
+                .or_default() += part.running;
         }
     }
 }
@@ -890,6 +942,7 @@ struct Task {
     key: Arc<RecordKey>,
     record: Arc<ConsumerRecord>,
     prior_attempts: u32,
+    check: bool,
     link: Option<(ChainKey, u64, Option<oneshot::Receiver<()>>)>,
     done_tx: oneshot::Sender<()>,
 }
@@ -905,6 +958,26 @@ enum Outcome {
     Finished,
     Halt(String),
     Abandoned,
+}
+
+/// Polls a workflow future, turning a panic into an `Err` with its payload (the future is
+/// dropped afterwards and never polled again, so unwind safety is not a concern).
+struct CatchUnwind<F>(F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
+    }
 }
 
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {

@@ -318,18 +318,20 @@ impl Journal {
     /// dropped future only loses the acknowledgement.
     pub async fn complete(&self, key: &RecordKey, entry: Entry) -> Result<bool, JournalError> {
         let r = self
-            .complete_with(key, entry, Vec::new(), Vec::new())
+            .complete_with(key, entry, true, Vec::new(), Vec::new())
             .await?;
         Ok(r == FinishResult::Written)
     }
 
     /// As [`complete`](Self::complete), with state writes applied in the same atomic batch, only
     /// if the key is not finished yet and every value in `reads` is unchanged (else nothing is
-    /// written).
+    /// written). `check: false` skips the look-up of an earlier finish, for a caller that knows
+    /// no other writer of the key can exist.
     pub(crate) async fn complete_with(
         &self,
         key: &RecordKey,
         entry: Entry,
+        check: bool,
         reads: Vec<StateRead>,
         state: Vec<StateWrite>,
     ) -> Result<FinishResult, JournalError> {
@@ -337,6 +339,7 @@ impl Journal {
         self.send(Op::Finish {
             key: key.encode(),
             value: entry.encode(),
+            check,
             reads,
             state,
             ack,
@@ -352,14 +355,26 @@ impl Journal {
     }
 
     /// Removes `partition`'s entries below `offset`; returns how many went.
-    pub async fn prune(
+    pub async fn prune(&self, partition: &PartitionKey, offset: i64) -> Result<usize, JournalError> {
+        self.prune_range(partition, None, offset).await
+    }
+
+    /// Removes `partition`'s entries from `from` (the start of the partition when `None`) up to
+    /// `offset`. A caller that pruned up to `from` before passes it, so the scan does not walk
+    /// over the tombstones of earlier prunes again.
+    pub async fn prune_range(
         &self,
         partition: &PartitionKey,
+        from: Option<i64>,
         offset: i64,
     ) -> Result<usize, JournalError> {
         let (ack, rx) = oneshot::channel();
+        let prefix = match from {
+            Some(f) => partition.record(f).encode(),
+            None => partition.encode_prefix(),
+        };
         self.send(Op::Prune {
-            prefix: partition.encode_prefix(),
+            prefix,
             below: partition.record(offset).encode(),
             ack,
         })?;

@@ -75,7 +75,7 @@ async fn state_writes_commit_with_the_completion() {
     }];
     let again = writes.clone();
     assert_eq!(
-        j.complete_with(&partition(0).record(0), done(), vec![], writes)
+        j.complete_with(&partition(0).record(0), done(), true, vec![], writes)
             .await
             .unwrap(),
         FinishResult::Written
@@ -90,7 +90,7 @@ async fn state_writes_commit_with_the_completion() {
         .remove(b"k".as_slice())
         .unwrap();
     assert_eq!(
-        j.complete_with(&partition(0).record(0), done(), vec![], again.clone())
+        j.complete_with(&partition(0).record(0), done(), true, vec![], again.clone())
             .await
             .unwrap(),
         FinishResult::AlreadyFinished
@@ -104,7 +104,7 @@ async fn state_writes_commit_with_the_completion() {
         seen: Some(b"0".to_vec()),
     }];
     assert_eq!(
-        j.complete_with(&partition(0).record(1), done(), stale, again.clone())
+        j.complete_with(&partition(0).record(1), done(), true, stale, again.clone())
             .await
             .unwrap(),
         FinishResult::Conflict
@@ -116,7 +116,7 @@ async fn state_writes_commit_with_the_completion() {
         seen: None,
     }];
     assert_eq!(
-        j.complete_with(&partition(0).record(1), done(), current, again)
+        j.complete_with(&partition(0).record(1), done(), true, current, again)
             .await
             .unwrap(),
         FinishResult::Written

@@ -49,11 +49,13 @@ pub(crate) enum Op {
     Finish {
         key: Vec<u8>,
         value: Vec<u8>,
+        /// Whether the key may be finished already (else the read is skipped).
+        check: bool,
         reads: Vec<StateRead>,
         state: Vec<StateWrite>,
         ack: oneshot::Sender<Result<FinishResult, JournalError>>,
     },
-    /// Removes the record entries of one partition prefix below an offset key.
+    /// Removes the record entries from one key up to (not including) another.
     Prune {
         prefix: Vec<u8>,
         below: Vec<u8>,
@@ -107,12 +109,13 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
             Op::Finish {
                 key,
                 value,
+                check,
                 reads,
                 state,
                 ..
             } => {
                 durable = true;
-                if finished_here.contains(key.as_slice()) || is_finished(inner, key)? {
+                if finished_here.contains(key.as_slice()) || (*check && is_finished(inner, key)?) {
                     FINISHED
                 } else if !reads_hold(reads, &written)? {
                     CONFLICT

@@ -488,7 +488,7 @@ fn java_peer() -> std::process::Command {
 }
 
 /// Writes one transaction of `values` to partition 0 with the Java transactional producer.
-fn java_transaction(topic: &str, id: &str, end: &str, values: &[String]) {
+pub fn java_transaction(topic: &str, id: &str, end: &str, values: &[String]) {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("records.jsonl");
     let lines: Vec<String> = values

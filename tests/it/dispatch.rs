@@ -536,3 +536,136 @@ async fn the_journal_follows_the_in_flight_window_not_the_history() {
         samples[0].0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborted_transactions_never_run_and_their_gaps_do_not_stall_the_commit() {
+    use kafka_once::config::IsolationLevel;
+    let topic = common::unique("eo-txn");
+    let group = common::unique("eo-txn-g");
+    common::cluster()
+        .await
+        .create_topic(NewTopic::new(&topic, 1))
+        .await
+        .unwrap();
+    let mut committed_values = Vec::new();
+    for round in 0..3 {
+        for (id, end) in [("a", "abort"), ("c", "commit")] {
+            let values: Vec<String> = (0..10).map(|i| format!("{id}-{round}-{i}-{end}")).collect();
+            crate::consumer::java_transaction(&topic, &format!("{topic}-{id}"), end, &values);
+            if end == "commit" {
+                committed_values.extend(values);
+            }
+        }
+    }
+    let config = runtime_config(&group)
+        .to_builder()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(KafkaOnce::open(dir.path()).unwrap().handle_signals(false));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    app.kafka_consumer(config, [topic.clone()])
+        .in_order(true)
+        .workflow(move |_ctx: WorkflowContext, msg: KafkaMessage| {
+            let s = s.clone();
+            async move {
+                s.lock()
+                    .unwrap()
+                    .push((msg.offset(), String::from_utf8_lossy(msg.value()).to_string()));
+                Ok::<(), WorkflowError>(())
+            }
+        })
+        .unwrap();
+    run_until(app.clone(), |a| processed(a) >= 30 && a.metrics()[0].commits > 0).await;
+    let seen = seen.lock().unwrap().clone();
+    let values: Vec<String> = seen.iter().map(|(_, v)| v.clone()).collect();
+    assert_eq!(values, committed_values, "only committed records, in order");
+    // The commit moved past every aborted record and marker up to the last record run.
+    let last = seen.last().unwrap().0;
+    assert_eq!(committed(&group, &topic, 1).await[&0], last + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_instance_skips_what_the_commits_completion_map_says_is_done() {
+    let topic = common::unique("map");
+    let group = common::unique("map-g");
+    common::cluster()
+        .await
+        .create_topic(NewTopic::new(&topic, 1))
+        .await
+        .unwrap();
+    produce_to(&topic, 0, &(0..50).map(|i| i.to_string()).collect::<Vec<_>>()).await;
+    // Instance 1: record 5 never finishes (it blocks until the revoke grace ends), the others
+    // complete; the commit stays at 5 with 6..50 in the completion map.
+    let dir1 = tempfile::tempdir().unwrap();
+    let app1 = Arc::new(KafkaOnce::open(dir1.path()).unwrap().handle_signals(false));
+    app1.kafka_consumer(runtime_config(&group), [topic.clone()])
+        .revoke_grace(Duration::from_millis(500))
+        .workflow(|_ctx: WorkflowContext, msg: KafkaMessage| async move {
+            if msg.offset() == 5 {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            Ok::<(), WorkflowError>(())
+        })
+        .unwrap();
+    run_until(app1.clone(), |a| processed(a) >= 49 && a.metrics()[0].commits > 0).await;
+    let c = {
+        let consumer = GroupConsumer::new(runtime_config(&group)).await.unwrap();
+        let c = consumer
+            .committed(&[TopicPartition::new(topic.as_str(), 0)])
+            .await
+            .unwrap();
+        consumer.close().await;
+        c.into_values().next().unwrap()
+    };
+    assert_eq!(c.offset, 5);
+    assert!(c.metadata.starts_with("ko1:"), "{:?}", c.metadata);
+    // Instance 2, with its own (empty) journal: runs only record 5.
+    let dir2 = tempfile::tempdir().unwrap();
+    let app2 = Arc::new(KafkaOnce::open(dir2.path()).unwrap().handle_signals(false));
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let r = ran.clone();
+    app2.kafka_consumer(runtime_config(&group), [topic.clone()])
+        .workflow(move |_ctx: WorkflowContext, msg: KafkaMessage| {
+            let r = r.clone();
+            async move {
+                r.lock().unwrap().push(msg.offset());
+                Ok::<(), WorkflowError>(())
+            }
+        })
+        .unwrap();
+    run_until(app2.clone(), |a| {
+        a.metrics()
+            .first()
+            .is_some_and(|m| m.processed == 1 && m.skipped_duplicates == 44)
+    })
+    .await;
+    assert_eq!(*ran.lock().unwrap(), vec![5]);
+    assert_eq!(committed(&group, &topic, 1).await[&0], 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_share_one_app_and_journal() {
+    let (t1, t2) = (common::unique("two-a"), common::unique("two-b"));
+    produce(&t1, 2, 100).await;
+    produce(&t2, 2, 60).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(KafkaOnce::open(dir.path()).unwrap().handle_signals(false));
+    for (topic, group) in [(&t1, common::unique("two-ga")), (&t2, common::unique("two-gb"))] {
+        app.kafka_consumer(runtime_config(&group), [topic.clone()])
+            .workflow(|ctx: WorkflowContext, msg: KafkaMessage| async move {
+                let key = format!("{}/{}/{}", msg.topic(), msg.partition(), msg.offset());
+                ctx.transaction(|tx| tx.put("seen", key.as_bytes(), b"1"))?;
+                Ok::<(), WorkflowError>(())
+            })
+            .unwrap();
+    }
+    run_until(app.clone(), |a| processed(a) >= 160).await;
+    let m = app.metrics();
+    let mut per: Vec<u64> = m.iter().map(|m| m.processed).collect();
+    per.sort();
+    assert_eq!(per, vec![60, 100]);
+    assert_eq!(app.journal().state_scan("seen").unwrap().len(), 160);
+}

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use kafka_once::cluster::{Cluster, NewTopic};
 use kafka_once::config::ClientConfig;
 
+mod bench;
 mod consume;
 mod demo;
 mod journal;
@@ -28,6 +29,11 @@ enum Command {
     /// The exactly-once demo: produce records, run a worker that is SIGKILLed and restarted at
     /// random moments, and audit that every record completed exactly once.
     Demo(demo::DemoArgs),
+    /// Benchmarks against a local broker (or `--bootstrap`).
+    Bench {
+        #[command(subcommand)]
+        action: bench::BenchAction,
+    },
     /// The demo's worker process (started by `demo`).
     #[command(hide = true)]
     DemoWorker(demo::WorkerArgs),
@@ -183,6 +189,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Demo(args) => demo::demo(args).await,
+        Command::Bench { action } => bench::run(action).await,
         Command::DemoWorker(args) => demo::worker(args).await,
         Command::Journal { action, path } => journal::run(action, &path),
         Command::Broker { action, state_dir } => broker(action, state_dir).await,

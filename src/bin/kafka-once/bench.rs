@@ -1,0 +1,290 @@
+//! `kafka-once bench exactly-once`: the runtime's throughput against raw consumption of the same
+//! topic in the same run, plus completion latency under a steady offered load.
+
+use std::time::Duration;
+
+use kafka_once::cluster::{Cluster, NewTopic};
+use kafka_once::config::{AutoOffsetReset, ClientConfig};
+use kafka_once::consumer::Consumer;
+use kafka_once::dispatch::{KafkaMessage, KafkaOnce, Ordering, WorkflowContext, WorkflowError};
+use kafka_once::producer::{Producer, ProducerRecord};
+use tokio::time::Instant;
+
+use crate::Error;
+
+#[derive(clap::Args, Debug)]
+pub struct EoArgs {
+    /// Records in the topic.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Partitions.
+    #[arg(long, default_value_t = 12)]
+    pub partitions: i32,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub size: usize,
+    /// Rounds; each figure is the median over them (min and max shown).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Offered load of the latency phase, records per second (0 skips it).
+    #[arg(long, default_value_t = 20_000)]
+    pub live_rate: u64,
+    /// Seconds of the latency phase.
+    #[arg(long, default_value_t = 10)]
+    pub live_secs: u64,
+    /// Bootstrap servers; default `KAFKA_BOOTSTRAP`, else a local broker started for the run.
+    #[arg(long)]
+    pub bootstrap: Option<String>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchAction {
+    /// Exactly-once runtime (no-op workflow, durable journal) vs raw consumption.
+    ExactlyOnce(EoArgs),
+}
+
+/// CPU seconds (user + system) of this process so far, from /proc (Linux; 100 ticks/s).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    // utime and stime are fields 14 and 15 overall, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+struct Phase {
+    secs: f64,
+    cpu: f64,
+    fsyncs: u64,
+}
+
+async fn raw(config: &ClientConfig, topic: &str, partitions: i32, n: u64) -> Result<Phase, Error> {
+    let consumer = Consumer::new(config.clone()).await?;
+    let parts: Vec<(&str, i32)> = (0..partitions).map(|p| (topic, p)).collect();
+    let (start, cpu) = (Instant::now(), cpu_seconds());
+    consumer.assign(&parts).await?;
+    let mut got = 0;
+    while got < n {
+        consumer.recv().await?;
+        got += 1;
+    }
+    let phase = Phase {
+        secs: start.elapsed().as_secs_f64(),
+        cpu: cpu_seconds() - cpu,
+        fsyncs: 0,
+    };
+    consumer.close().await;
+    Ok(phase)
+}
+
+async fn exactly_once(
+    config: &ClientConfig,
+    topic: &str,
+    n: u64,
+    ordering: Ordering,
+) -> Result<(Phase, kafka_once::dispatch::MetricsSnapshot), Error> {
+    let dir = tempfile::tempdir()?;
+    let group = format!("bench-eo-{}", rand::random::<u64>());
+    let config = config.to_builder().group_id(group).build()?;
+    let app = std::sync::Arc::new(KafkaOnce::open(dir.path())?.handle_signals(false));
+    app.kafka_consumer(config, [topic])
+        .ordering(ordering)
+        .workflow(|_ctx: WorkflowContext, _msg: KafkaMessage| async {
+            Ok::<(), WorkflowError>(())
+        })?;
+    let (start, cpu) = (Instant::now(), cpu_seconds());
+    let runner = {
+        let app = app.clone();
+        tokio::spawn(async move { app.run().await })
+    };
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if runner.is_finished() {
+            return Err("the runtime stopped early".into());
+        }
+        if app.metrics().first().is_some_and(|m| m.processed >= n) {
+            break;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
+    let metrics = app.metrics().remove(0);
+    let fsyncs = app.journal().stats().fsyncs;
+    app.shutdown_handle().shutdown();
+    runner.await??;
+    Ok((Phase { secs, cpu, fsyncs }, metrics))
+}
+
+fn stats(v: &mut [f64]) -> (f64, f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+pub async fn run(action: BenchAction) -> Result<(), Error> {
+    let BenchAction::ExactlyOnce(args) = action;
+    let mut local = None;
+    let bootstrap = match args.bootstrap.clone().or_else(|| std::env::var("KAFKA_BOOTSTRAP").ok()) {
+        Some(b) => b,
+        None => {
+            let kafka = kafka_once::testing::LocalKafka::builder().start().await?;
+            let b = kafka.bootstrap();
+            local = Some(kafka);
+            b
+        }
+    };
+    let base = ClientConfig::new(&bootstrap)?
+        .to_builder()
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .build()?;
+    let cluster = Cluster::connect(base.clone()).await?;
+    let topic = format!("bench-eo-{}", rand::random::<u64>());
+    cluster
+        .create_topic(
+            NewTopic::new(&topic, args.partitions).config("message.timestamp.type", "LogAppendTime"),
+        )
+        .await?;
+    let producer = Producer::new(base.clone()).await?;
+    let value = vec![b'x'; args.size];
+    let started = Instant::now();
+    let mut pending = std::collections::VecDeque::new();
+    for i in 0..args.records {
+        let r = ProducerRecord::new(&topic, value.clone()).key(format!("k{}", i % 10_000));
+        pending.push_back(producer.send(r).await?);
+        if pending.len() > 50_000 {
+            pending.pop_front().expect("non-empty").await?;
+        }
+    }
+    for d in pending {
+        d.await?;
+    }
+    println!(
+        "machine: {} cores; broker {bootstrap}; topic {} partitions, {} records of {} B (produced in {:.1}s)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        args.partitions,
+        args.records,
+        args.size,
+        started.elapsed().as_secs_f64()
+    );
+    let n = args.records;
+    let mut rows: Vec<(&str, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>)> = Vec::new();
+    let (mut raw_rate, mut raw_cpu) = (Vec::new(), Vec::new());
+    let mut eo: Vec<(Ordering, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>)> = vec![
+        (Ordering::None, vec![], vec![], vec![], vec![]),
+        (Ordering::Partition, vec![], vec![], vec![], vec![]),
+    ];
+    for round in 1..=args.runs {
+        let r = raw(&base, &topic, args.partitions, n).await?;
+        let rate = n as f64 / r.secs;
+        raw_rate.push(rate);
+        raw_cpu.push(r.cpu * 1e6 / n as f64);
+        println!("round {round}: raw consume {rate:>10.0} rec/s, {:.2} CPU s/M", r.cpu * 1e6 / n as f64);
+        for (ordering, rates, cpus, fsyncs, ratios) in eo.iter_mut() {
+            let (p, m) = exactly_once(&base, &topic, n, *ordering).await?;
+            let r = n as f64 / p.secs;
+            rates.push(r);
+            cpus.push(p.cpu * 1e6 / n as f64);
+            fsyncs.push(p.fsyncs as f64 / p.secs);
+            ratios.push(r / rate);
+            println!(
+                "round {round}: exactly-once {ordering:?}: {r:>10.0} rec/s, {:.2} CPU s/M, {:.0} fsyncs/s, {:.2}x raw (skipped {}, conflicts {})",
+                p.cpu * 1e6 / n as f64,
+                p.fsyncs as f64 / p.secs,
+                r / rate,
+                m.skipped_duplicates,
+                m.transaction_conflicts
+            );
+        }
+    }
+    rows.push(("raw consume (ours)", raw_rate, raw_cpu, vec![], vec![]));
+    for (ordering, rates, cpus, fsyncs, ratios) in eo {
+        let name = match ordering {
+            Ordering::Partition => "exactly-once, Ordering::Partition",
+            _ => "exactly-once, Ordering::None",
+        };
+        rows.push((name, rates, cpus, fsyncs, ratios));
+    }
+    println!("\n| mode | records/s median (min–max) | CPU s per M records | fsyncs/s | ratio to raw |");
+    println!("|---|---|---|---|---|");
+    for (name, mut rates, mut cpus, mut fsyncs, mut ratios) in rows {
+        let (m, lo, hi) = stats(&mut rates);
+        let (c, _, _) = stats(&mut cpus);
+        let f = if fsyncs.is_empty() {
+            "–".to_string()
+        } else {
+            format!("{:.0}", stats(&mut fsyncs).0)
+        };
+        let q = if ratios.is_empty() {
+            "1".to_string()
+        } else {
+            let (q, qlo, qhi) = stats(&mut ratios);
+            format!("{q:.2} ({qlo:.2}–{qhi:.2})")
+        };
+        println!("| {name} | {m:.0} ({lo:.0}–{hi:.0}) | {c:.2} | {f} | {q} |");
+    }
+    if args.live_rate > 0 {
+        println!("\nlatency: record append time → durable completion at {} records/s offered for {}s", args.live_rate, args.live_secs);
+        for ordering in [Ordering::None, Ordering::Partition] {
+            let (p50, p99) = live_latency(&base, &cluster, &producer, args.partitions, args.live_rate, args.live_secs, ordering).await?;
+            println!("| {ordering:?} | p50 {p50} ms | p99 {p99} ms |");
+        }
+    }
+    producer.close().await;
+    drop(local);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn live_latency(
+    base: &ClientConfig,
+    cluster: &Cluster,
+    producer: &Producer,
+    partitions: i32,
+    rate: u64,
+    secs: u64,
+    ordering: Ordering,
+) -> Result<(u64, u64), Error> {
+    let topic = format!("bench-live-{}", rand::random::<u64>());
+    cluster
+        .create_topic(NewTopic::new(&topic, partitions).config("message.timestamp.type", "LogAppendTime"))
+        .await?;
+    let dir = tempfile::tempdir()?;
+    let config = base
+        .to_builder()
+        .group_id(format!("{topic}-g"))
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .build()?;
+    let app = std::sync::Arc::new(KafkaOnce::open(dir.path())?.handle_signals(false));
+    app.kafka_consumer(config, [topic.as_str()])
+        .ordering(ordering)
+        .workflow(|_ctx: WorkflowContext, _msg: KafkaMessage| async {
+            Ok::<(), WorkflowError>(())
+        })?;
+    let runner = {
+        let app = app.clone();
+        tokio::spawn(async move { app.run().await })
+    };
+    // Let the group form before the load starts.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let total = rate * secs;
+    let start = Instant::now();
+    let mut pending = Vec::new();
+    for i in 0..total {
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        tokio::time::sleep_until(due).await;
+        pending.push(producer.send(ProducerRecord::new(&topic, vec![b'x'; 100]).key(format!("k{i}"))).await?);
+    }
+    for d in pending {
+        d.await?;
+    }
+    while app.metrics().first().is_none_or(|m| m.processed < total) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let m = app.metrics().remove(0);
+    app.shutdown_handle().shutdown();
+    runner.await??;
+    Ok((m.completion_p50_ms.unwrap_or(0), m.completion_p99_ms.unwrap_or(0)))
+}
