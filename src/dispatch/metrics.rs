@@ -155,7 +155,11 @@ impl Histogram {
 
     /// The value at quantile `q` (0..=1), as its bucket's upper bound; `None` when empty.
     pub fn quantile(&self, q: f64) -> Option<u64> {
-        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
         let total: u64 = counts.iter().sum();
         if total == 0 {
             return None;
@@ -189,7 +193,10 @@ mod tests {
         assert!((990..=1120).contains(&p99), "{p99}");
         for v in [0u64, 7, 15, 16, 17, 100, 12345, u64::MAX / 2] {
             let i = Histogram::index(v);
-            assert!(Histogram::upper(i) >= v.min(Histogram::upper(BUCKETS - 1)), "{v}");
+            assert!(
+                Histogram::upper(i) >= v.min(Histogram::upper(BUCKETS - 1)),
+                "{v}"
+            );
             if i > 0 {
                 assert!(Histogram::upper(i - 1) < v, "{v}");
             }

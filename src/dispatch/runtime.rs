@@ -554,7 +554,10 @@ impl Shared {
                         at_ms: now_ms(),
                     };
                     let (reads, writes) = ctx.take_state();
-                    match self.record_finish(&t.key, entry, t.check, reads, writes).await {
+                    match self
+                        .record_finish(&t.key, entry, t.check, reads, writes)
+                        .await
+                    {
                         Some(outcome) => return outcome,
                         None => {
                             // A value the workflow read changed before it completed: run it
@@ -601,7 +604,11 @@ impl Shared {
         writes: Vec<StateWrite>,
     ) -> Option<Outcome> {
         let dead = matches!(entry, Entry::DeadLettered { .. });
-        match self.journal.complete_with(key, entry, check, reads, writes).await {
+        match self
+            .journal
+            .complete_with(key, entry, check, reads, writes)
+            .await
+        {
             Ok(FinishResult::Written) if dead => Metrics::add(&self.metrics.dead_lettered, 1),
             Ok(FinishResult::Written) => Metrics::add(&self.metrics.processed, 1),
             Ok(FinishResult::AlreadyFinished) => Metrics::add(&self.metrics.suppressed, 1),

@@ -6,6 +6,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::Instant;
 
 use fjall::{Keyspace, PersistMode};
 use tokio::sync::oneshot;
@@ -69,6 +70,12 @@ pub(crate) enum Op {
 
 pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Op>) {
     let max_batch = inner.options.max_batch.max(1);
+    let linger = inner.options.group_commit_linger;
+    // Finishing writes in the previous durable batch: when a batch has fewer, the writer waits
+    // (up to `linger`) for the rest, so that writers that advance in lockstep (one record per
+    // partition at a time, as `Ordering::Partition` does) share one fsync instead of each
+    // getting their own.
+    let mut expected = 0usize;
     while let Ok(first) = rx.recv() {
         let mut ops = vec![first];
         while ops.len() < max_batch {
@@ -76,6 +83,28 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Op>) {
                 Ok(op) => ops.push(op),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
+        }
+        let mut finishes = ops
+            .iter()
+            .filter(|o| matches!(o, Op::Finish { .. }))
+            .count();
+        if finishes > 0 && finishes < expected && !linger.is_zero() {
+            let deadline = Instant::now() + linger;
+            while finishes < expected && ops.len() < max_batch {
+                let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                    break;
+                };
+                match rx.recv_timeout(left) {
+                    Ok(op) => {
+                        finishes += usize::from(matches!(op, Op::Finish { .. }));
+                        ops.push(op);
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        if finishes > 0 {
+            expected = finishes;
         }
         if let Some(cause) = inner.poison_cause() {
             fail_all(ops, &cause);

@@ -571,14 +571,18 @@ async fn aborted_transactions_never_run_and_their_gaps_do_not_stall_the_commit()
         .workflow(move |_ctx: WorkflowContext, msg: KafkaMessage| {
             let s = s.clone();
             async move {
-                s.lock()
-                    .unwrap()
-                    .push((msg.offset(), String::from_utf8_lossy(msg.value()).to_string()));
+                s.lock().unwrap().push((
+                    msg.offset(),
+                    String::from_utf8_lossy(msg.value()).to_string(),
+                ));
                 Ok::<(), WorkflowError>(())
             }
         })
         .unwrap();
-    run_until(app.clone(), |a| processed(a) >= 30 && a.metrics()[0].commits > 0).await;
+    run_until(app.clone(), |a| {
+        processed(a) >= 30 && a.metrics()[0].commits > 0
+    })
+    .await;
     let seen = seen.lock().unwrap().clone();
     let values: Vec<String> = seen.iter().map(|(_, v)| v.clone()).collect();
     assert_eq!(values, committed_values, "only committed records, in order");
@@ -596,7 +600,12 @@ async fn a_new_instance_skips_what_the_commits_completion_map_says_is_done() {
         .create_topic(NewTopic::new(&topic, 1))
         .await
         .unwrap();
-    produce_to(&topic, 0, &(0..50).map(|i| i.to_string()).collect::<Vec<_>>()).await;
+    produce_to(
+        &topic,
+        0,
+        &(0..50).map(|i| i.to_string()).collect::<Vec<_>>(),
+    )
+    .await;
     // Instance 1: record 5 never finishes (it blocks until the revoke grace ends), the others
     // complete; the commit stays at 5 with 6..50 in the completion map.
     let dir1 = tempfile::tempdir().unwrap();
@@ -610,7 +619,10 @@ async fn a_new_instance_skips_what_the_commits_completion_map_says_is_done() {
             Ok::<(), WorkflowError>(())
         })
         .unwrap();
-    run_until(app1.clone(), |a| processed(a) >= 49 && a.metrics()[0].commits > 0).await;
+    run_until(app1.clone(), |a| {
+        processed(a) >= 49 && a.metrics()[0].commits > 0
+    })
+    .await;
     let c = {
         let consumer = GroupConsumer::new(runtime_config(&group)).await.unwrap();
         let c = consumer
@@ -653,7 +665,10 @@ async fn two_consumers_share_one_app_and_journal() {
     produce(&t2, 2, 60).await;
     let dir = tempfile::tempdir().unwrap();
     let app = Arc::new(KafkaOnce::open(dir.path()).unwrap().handle_signals(false));
-    for (topic, group) in [(&t1, common::unique("two-ga")), (&t2, common::unique("two-gb"))] {
+    for (topic, group) in [
+        (&t1, common::unique("two-ga")),
+        (&t2, common::unique("two-gb")),
+    ] {
         app.kafka_consumer(runtime_config(&group), [topic.clone()])
             .workflow(|ctx: WorkflowContext, msg: KafkaMessage| async move {
                 let key = format!("{}/{}/{}", msg.topic(), msg.partition(), msg.offset());

@@ -92,9 +92,7 @@ async fn partitions_move_between_two_instances_without_loss() {
     let tps: Vec<TopicPartition> = (0..PARTITIONS)
         .map(|p| TopicPartition::new(topic.as_str(), p))
         .collect();
-    let probe = GroupConsumer::new(runtime_config(&format!("{group}")))
-        .await
-        .unwrap();
+    let probe = GroupConsumer::new(runtime_config(&group)).await.unwrap();
     let total = RECORDS as i64;
 
     let mut a = worker(dir.path(), "a", &topic, &group);

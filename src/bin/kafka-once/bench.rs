@@ -51,7 +51,11 @@ fn cpu_seconds() -> f64 {
     // Fields after the command name (which is in parentheses and may hold spaces).
     let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
     // utime and stime are fields 14 and 15 overall, 12 and 13 after the name.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -119,6 +123,47 @@ async fn exactly_once(
     Ok((Phase { secs, cpu, fsyncs }, metrics))
 }
 
+/// One row of the results table.
+struct Series {
+    name: &'static str,
+    rates: Vec<f64>,
+    cpus: Vec<f64>,
+    fsyncs: Vec<f64>,
+    ratios: Vec<f64>,
+}
+
+impl Series {
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            rates: Vec::new(),
+            cpus: Vec::new(),
+            fsyncs: Vec::new(),
+            ratios: Vec::new(),
+        }
+    }
+
+    fn print(&mut self) {
+        let (m, lo, hi) = stats(&mut self.rates);
+        let (c, _, _) = stats(&mut self.cpus);
+        let f = if self.fsyncs.is_empty() {
+            "–".to_string()
+        } else {
+            format!("{:.0}", stats(&mut self.fsyncs).0)
+        };
+        let q = if self.ratios.is_empty() {
+            "1".to_string()
+        } else {
+            let (q, qlo, qhi) = stats(&mut self.ratios);
+            format!("{q:.3} ({qlo:.3}–{qhi:.3})")
+        };
+        println!(
+            "| {} | {m:.0} ({lo:.0}–{hi:.0}) | {c:.2} | {f} | {q} |",
+            self.name
+        );
+    }
+}
+
 fn stats(v: &mut [f64]) -> (f64, f64, f64) {
     v.sort_by(|a, b| a.total_cmp(b));
     (v[v.len() / 2], v[0], v[v.len() - 1])
@@ -127,7 +172,11 @@ fn stats(v: &mut [f64]) -> (f64, f64, f64) {
 pub async fn run(action: BenchAction) -> Result<(), Error> {
     let BenchAction::ExactlyOnce(args) = action;
     let mut local = None;
-    let bootstrap = match args.bootstrap.clone().or_else(|| std::env::var("KAFKA_BOOTSTRAP").ok()) {
+    let bootstrap = match args
+        .bootstrap
+        .clone()
+        .or_else(|| std::env::var("KAFKA_BOOTSTRAP").ok())
+    {
         Some(b) => b,
         None => {
             let kafka = kafka_once::testing::LocalKafka::builder().start().await?;
@@ -144,7 +193,8 @@ pub async fn run(action: BenchAction) -> Result<(), Error> {
     let topic = format!("bench-eo-{}", rand::random::<u64>());
     cluster
         .create_topic(
-            NewTopic::new(&topic, args.partitions).config("message.timestamp.type", "LogAppendTime"),
+            NewTopic::new(&topic, args.partitions)
+                .config("message.timestamp.type", "LogAppendTime"),
         )
         .await?;
     let producer = Producer::new(base.clone()).await?;
@@ -170,25 +220,30 @@ pub async fn run(action: BenchAction) -> Result<(), Error> {
         started.elapsed().as_secs_f64()
     );
     let n = args.records;
-    let mut rows: Vec<(&str, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>)> = Vec::new();
-    let (mut raw_rate, mut raw_cpu) = (Vec::new(), Vec::new());
-    let mut eo: Vec<(Ordering, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>)> = vec![
-        (Ordering::None, vec![], vec![], vec![], vec![]),
-        (Ordering::Partition, vec![], vec![], vec![], vec![]),
+    let mut raw_series = Series::new("raw consume (ours)");
+    let mut eo = [
+        (Ordering::None, Series::new("exactly-once, Ordering::None")),
+        (
+            Ordering::Partition,
+            Series::new("exactly-once, Ordering::Partition"),
+        ),
     ];
     for round in 1..=args.runs {
         let r = raw(&base, &topic, args.partitions, n).await?;
         let rate = n as f64 / r.secs;
-        raw_rate.push(rate);
-        raw_cpu.push(r.cpu * 1e6 / n as f64);
-        println!("round {round}: raw consume {rate:>10.0} rec/s, {:.2} CPU s/M", r.cpu * 1e6 / n as f64);
-        for (ordering, rates, cpus, fsyncs, ratios) in eo.iter_mut() {
+        raw_series.rates.push(rate);
+        raw_series.cpus.push(r.cpu * 1e6 / n as f64);
+        println!(
+            "round {round}: raw consume {rate:>10.0} rec/s, {:.2} CPU s/M",
+            r.cpu * 1e6 / n as f64
+        );
+        for (ordering, series) in eo.iter_mut() {
             let (p, m) = exactly_once(&base, &topic, n, *ordering).await?;
             let r = n as f64 / p.secs;
-            rates.push(r);
-            cpus.push(p.cpu * 1e6 / n as f64);
-            fsyncs.push(p.fsyncs as f64 / p.secs);
-            ratios.push(r / rate);
+            series.rates.push(r);
+            series.cpus.push(p.cpu * 1e6 / n as f64);
+            series.fsyncs.push(p.fsyncs as f64 / p.secs);
+            series.ratios.push(r / rate);
             println!(
                 "round {round}: exactly-once {ordering:?}: {r:>10.0} rec/s, {:.2} CPU s/M, {:.0} fsyncs/s, {:.2}x raw (skipped {}, conflicts {})",
                 p.cpu * 1e6 / n as f64,
@@ -199,36 +254,30 @@ pub async fn run(action: BenchAction) -> Result<(), Error> {
             );
         }
     }
-    rows.push(("raw consume (ours)", raw_rate, raw_cpu, vec![], vec![]));
-    for (ordering, rates, cpus, fsyncs, ratios) in eo {
-        let name = match ordering {
-            Ordering::Partition => "exactly-once, Ordering::Partition",
-            _ => "exactly-once, Ordering::None",
-        };
-        rows.push((name, rates, cpus, fsyncs, ratios));
-    }
-    println!("\n| mode | records/s median (min–max) | CPU s per M records | fsyncs/s | ratio to raw |");
+    println!(
+        "\n| mode | records/s median (min–max) | CPU s per M records | fsyncs/s | ratio to raw |"
+    );
     println!("|---|---|---|---|---|");
-    for (name, mut rates, mut cpus, mut fsyncs, mut ratios) in rows {
-        let (m, lo, hi) = stats(&mut rates);
-        let (c, _, _) = stats(&mut cpus);
-        let f = if fsyncs.is_empty() {
-            "–".to_string()
-        } else {
-            format!("{:.0}", stats(&mut fsyncs).0)
-        };
-        let q = if ratios.is_empty() {
-            "1".to_string()
-        } else {
-            let (q, qlo, qhi) = stats(&mut ratios);
-            format!("{q:.2} ({qlo:.2}–{qhi:.2})")
-        };
-        println!("| {name} | {m:.0} ({lo:.0}–{hi:.0}) | {c:.2} | {f} | {q} |");
+    raw_series.print();
+    for (_, series) in eo.iter_mut() {
+        series.print();
     }
     if args.live_rate > 0 {
-        println!("\nlatency: record append time → durable completion at {} records/s offered for {}s", args.live_rate, args.live_secs);
+        println!(
+            "\nlatency: record append time → durable completion at {} records/s offered for {}s",
+            args.live_rate, args.live_secs
+        );
         for ordering in [Ordering::None, Ordering::Partition] {
-            let (p50, p99) = live_latency(&base, &cluster, &producer, args.partitions, args.live_rate, args.live_secs, ordering).await?;
+            let (p50, p99) = live_latency(
+                &base,
+                &cluster,
+                &producer,
+                args.partitions,
+                args.live_rate,
+                args.live_secs,
+                ordering,
+            )
+            .await?;
             println!("| {ordering:?} | p50 {p50} ms | p99 {p99} ms |");
         }
     }
@@ -249,7 +298,9 @@ async fn live_latency(
 ) -> Result<(u64, u64), Error> {
     let topic = format!("bench-live-{}", rand::random::<u64>());
     cluster
-        .create_topic(NewTopic::new(&topic, partitions).config("message.timestamp.type", "LogAppendTime"))
+        .create_topic(
+            NewTopic::new(&topic, partitions).config("message.timestamp.type", "LogAppendTime"),
+        )
         .await?;
     let dir = tempfile::tempdir()?;
     let config = base
@@ -275,7 +326,11 @@ async fn live_latency(
     for i in 0..total {
         let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
         tokio::time::sleep_until(due).await;
-        pending.push(producer.send(ProducerRecord::new(&topic, vec![b'x'; 100]).key(format!("k{i}"))).await?);
+        pending.push(
+            producer
+                .send(ProducerRecord::new(&topic, vec![b'x'; 100]).key(format!("k{i}")))
+                .await?,
+        );
     }
     for d in pending {
         d.await?;
@@ -286,5 +341,8 @@ async fn live_latency(
     let m = app.metrics().remove(0);
     app.shutdown_handle().shutdown();
     runner.await??;
-    Ok((m.completion_p50_ms.unwrap_or(0), m.completion_p99_ms.unwrap_or(0)))
+    Ok((
+        m.completion_p50_ms.unwrap_or(0),
+        m.completion_p99_ms.unwrap_or(0),
+    ))
 }
