@@ -36,14 +36,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .workflow(|ctx: WorkflowContext, msg: KafkaMessage| async move {
         let customer = msg.key().unwrap_or(b"unknown").to_vec();
-        let count = ctx.transaction(|tx| {
-            let n = tx
-                .get("orders_per_customer", &customer)?
-                .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
-                .map_or(0, u64::from_be_bytes);
-            tx.put("orders_per_customer", &customer, &(n + 1).to_be_bytes())?;
-            Ok::<u64, WorkflowError>(n + 1)
-        })?;
+        let count = ctx
+            .transaction(|tx| {
+                let n = tx
+                    .get("orders_per_customer", &customer)?
+                    .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
+                    .map_or(0, u64::from_be_bytes);
+                tx.put("orders_per_customer", &customer, &(n + 1).to_be_bytes())?;
+                Ok::<u64, WorkflowError>(n + 1)
+            })
+            .await?;
         println!(
             "{} (attempt {}): {} has {count} orders",
             msg.idempotency_key(),

@@ -8,9 +8,8 @@
 //! - `last`: partition (i32 BE) → the last offset completed (i64 BE);
 //! - `order`: partition → completions that did not directly follow the previous one (u64 BE).
 //!
-//! Before its transaction it appends `partition offset attempt conflicts` to a side-effect ledger
-//! file (not transactional, like any external effect), which shows how often workflows ran and
-//! why. The `last` and `order` keyspaces are kept only in ordered modes (in `Ordering::None`
+//! Before its transaction it appends `partition offset attempt` to a side-effect ledger file (not
+//! transactional, like any external effect), which shows how often workflows ran. The `last` and `order` keyspaces are kept only in ordered modes (in `Ordering::None`
 //! they would be one hot key per partition that every workflow conflicts on).
 
 use std::collections::{BTreeMap, HashMap};
@@ -80,26 +79,24 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
             let ledger = ledger.clone();
             async move {
                 if let Some(l) = &ledger {
-                    let line = format!(
-                        "{} {} {} {}\n",
-                        msg.partition(),
-                        msg.offset(),
-                        ctx.attempt(),
-                        ctx.conflicts()
-                    );
+                    let line = format!("{} {} {}\n", msg.partition(), msg.offset(), ctx.attempt());
                     // One append per run: a SIGKILL keeps what was written (the page cache).
                     l.lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .write_all(line.as_bytes())?;
                 }
-                tally(&ctx, &msg, in_order)?;
+                tally(&ctx, &msg, in_order).await?;
                 Ok::<(), WorkflowError>(())
             }
         })?;
     app.run().await
 }
 
-fn tally(ctx: &WorkflowContext, msg: &KafkaMessage, in_order: bool) -> Result<(), JournalError> {
+async fn tally(
+    ctx: &WorkflowContext,
+    msg: &KafkaMessage,
+    in_order: bool,
+) -> Result<(), WorkflowError> {
     ctx.transaction(|tx| {
         let (p, o) = (msg.partition(), msg.offset());
         let dk = done_key(p, o);
@@ -126,6 +123,7 @@ fn tally(ctx: &WorkflowContext, msg: &KafkaMessage, in_order: bool) -> Result<()
         }
         tx.put("last", &pk, &o.to_be_bytes())
     })
+    .await
 }
 
 /// What the audit found.
@@ -145,10 +143,8 @@ pub struct Audit {
     /// Keys whose tally differs from the records produced with that key.
     pub tally_mismatches: u64,
     /// Workflow runs in the side-effect ledger (≥ completions; the excess are re-runs of
-    /// records in flight at a kill, and re-runs after transaction conflicts).
+    /// records in flight at a kill).
     pub invocations: u64,
-    /// Of those, re-runs after a transaction conflict.
-    pub conflict_reruns: u64,
     /// The most runs of one record in the ledger.
     pub max_runs_per_record: u64,
 }
@@ -174,8 +170,8 @@ impl std::fmt::Display for Audit {
         writeln!(f, "tally mismatches        {}", self.tally_mismatches)?;
         write!(
             f,
-            "workflow runs (ledger)  {} (at most {} per record; {} after transaction conflicts)",
-            self.invocations, self.max_runs_per_record, self.conflict_reruns
+            "workflow runs (ledger)  {} (at most {} per record)",
+            self.invocations, self.max_runs_per_record
         )
     }
 }
@@ -229,17 +225,10 @@ pub fn audit(
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let mut runs: HashMap<&str, u64> = HashMap::new();
         for line in text.lines() {
-            let mut fields = line.split(' ');
-            let (Some(p), Some(o), Some(_attempt), conflicts) =
-                (fields.next(), fields.next(), fields.next(), fields.next())
-            else {
+            let Some((po, _attempt)) = line.rsplit_once(' ') else {
                 continue;
             };
-            let po = &line[..p.len() + 1 + o.len()];
             a.invocations += 1;
-            if conflicts.is_some_and(|c| c != "0") {
-                a.conflict_reruns += 1;
-            }
             *runs.entry(po).or_default() += 1;
         }
         a.max_runs_per_record = runs.values().copied().max().unwrap_or(0);

@@ -1,23 +1,86 @@
-//! [`WorkflowContext`]: what a workflow gets besides its message: the attempt number and
-//! transactional access to the app's state.
+//! [`WorkflowContext`]: what a workflow gets besides its message: its attempt, checkpointed
+//! steps, transactions on the app's state, durable sleeps and sends.
+//!
+//! Every step (including a transaction, a sleep and a send) has an index, its position in the
+//! workflow's sequence of steps. Its output is journaled (durably) before the workflow goes on;
+//! when the workflow runs again after a crash or a failure, a recorded step returns its recorded
+//! output without running. A step whose name differs from the one recorded at its index is a
+//! [`StepError::Nondeterministic`] error naming both.
 
-use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::journal::{Journal, JournalError, RecordKey, StateRead, StateWrite};
+use crate::journal::{
+    FinishResult, Journal, JournalError, RecordKey, StateRead, StateWrite, StepRecord,
+};
+use crate::producer::{Producer, ProducerRecord};
+
+use super::{RetryPolicy, WorkflowError};
+
+/// Errors of the step API.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepError {
+    /// The workflow asked for a different step than the one recorded at this position: the
+    /// workflow's code changed, or it is not deterministic. The recorded output is not used.
+    #[error(
+        "non-deterministic workflow {key}: step {index} is recorded as {recorded:?} but the workflow now runs {requested:?}"
+    )]
+    Nondeterministic {
+        /// The workflow's key.
+        key: String,
+        /// The step's position.
+        index: u32,
+        /// The name in the journal.
+        recorded: String,
+        /// The name the workflow asked for.
+        requested: String,
+    },
+    /// A step's output could not be serialized, or a recorded one deserialized as the type asked.
+    #[error("step {name:?} of {key}: output {what}: {error}")]
+    Output {
+        /// The workflow's key.
+        key: String,
+        /// The step.
+        name: String,
+        /// `serialize` or `deserialize`.
+        what: &'static str,
+        /// serde's message.
+        error: String,
+    },
+    /// `send` needs a producer and the runtime has none (it runs outside a consumer).
+    #[error("ctx.send is not available here: {0}")]
+    NoProducer(String),
+}
+
+/// Where `ctx.send` gets its producer (created on first use, shared).
+pub(crate) type ProducerSource = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = Result<Producer, String>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// The context of one workflow attempt.
 ///
-/// Cheap to clone; clones share the attempt's pending state writes.
+/// Cheap to clone; clones share the step counter, so steps must be called in a deterministic
+/// order (not concurrently from clones).
 #[derive(Clone)]
 pub struct WorkflowContext {
     key: Arc<RecordKey>,
     attempt: u32,
-    conflicts: u32,
     journal: Journal,
-    writes: Arc<Mutex<Pending>>,
+    steps: Arc<Mutex<Steps>>,
+    conflicts: Arc<AtomicU32>,
+    producer: Option<ProducerSource>,
+    /// Transactions re-run after a conflict take turns here, so that on a hot key re-runs
+    /// never conflict with each other.
+    lane: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for WorkflowContext {
@@ -29,24 +92,55 @@ impl std::fmt::Debug for WorkflowContext {
     }
 }
 
-/// State writes of one attempt, in order, with the last value per (keyspace, key) for reads.
-#[derive(Default)]
-struct Pending {
-    writes: Vec<StateWrite>,
-    latest: HashMap<(String, Vec<u8>), Option<Vec<u8>>>,
-    /// Committed values read, checked again at completion.
-    reads: HashMap<(String, Vec<u8>), StateRead>,
+/// The recorded steps (by index) and the next index.
+struct Steps {
+    recorded: Vec<Option<StepRecord>>,
+    next: u32,
+}
+
+/// A sent record, as `ctx.send` returns it (and records it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Sent {
+    /// The topic.
+    pub topic: String,
+    /// The partition it went to.
+    pub partition: i32,
+    /// Its offset (-1 when the broker did not say).
+    pub offset: i64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl WorkflowContext {
-    pub(crate) fn new(key: Arc<RecordKey>, attempt: u32, conflicts: u32, journal: Journal) -> Self {
-        Self {
+    /// A context for `key`'s workflow, with its recorded steps loaded from the journal.
+    pub(crate) fn load(
+        key: Arc<RecordKey>,
+        attempt: u32,
+        journal: Journal,
+        producer: Option<ProducerSource>,
+        lane: Arc<tokio::sync::Mutex<()>>,
+    ) -> Result<Self, JournalError> {
+        let mut recorded = Vec::new();
+        for (index, step) in journal.steps(&key)? {
+            let i = index as usize;
+            if i >= recorded.len() {
+                recorded.resize(i + 1, None);
+            }
+            recorded[i] = Some(step);
+        }
+        Ok(Self {
             key,
             attempt,
-            conflicts,
             journal,
-            writes: Arc::default(),
-        }
+            steps: Arc::new(Mutex::new(Steps { recorded, next: 0 })),
+            conflicts: Arc::default(),
+            producer,
+            lane,
+        })
     }
 
     /// The record's idempotency key.
@@ -54,99 +148,307 @@ impl WorkflowContext {
         &self.key
     }
 
-    /// This run's number for the record: 1 for the first run, more after a failure, a crash or
-    /// a transaction conflict.
+    /// This run's number for the record: 1 for the first run, more after a failure or a crash.
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
 
-    /// How many runs of this record in this process ended in a transaction conflict (see
-    /// [`transaction`](Self::transaction)): 0 unless this run is a re-run after one.
+    /// How many times a transaction of this run was re-run because a value it read changed
+    /// before it committed.
     pub fn conflicts(&self) -> u32 {
-        self.conflicts
+        self.conflicts.load(AtomicOrdering::Relaxed)
     }
 
-    /// Runs `f` against the app's state (named keyspaces in the journal's database). Its writes
-    /// are held back and committed atomically with the workflow's completion: they happen exactly
-    /// once, or not at all when the workflow fails or the process dies first. Reads see the
-    /// committed state plus this attempt's own earlier writes.
-    ///
-    /// Isolation is optimistic: values read from committed state are checked again at
-    /// completion, and a workflow whose reads changed meanwhile (another workflow completed a
-    /// write to them) runs again instead of completing. Read-modify-write is therefore safe in
-    /// every [`Ordering`](super::Ordering); the ordered modes just make such re-runs rare.
-    ///
-    /// An `Err` from `f` discards its writes.
-    pub fn transaction<T, E>(
-        &self,
-        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, E>,
-    ) -> Result<T, E>
-    where
-        E: From<JournalError>,
-    {
-        let mut tx = Transaction {
-            ctx: self,
-            writes: Vec::new(),
-            latest: HashMap::new(),
-            reads: HashMap::new(),
-        };
-        let out = f(&mut tx)?;
-        let mut pending = self.writes.lock().unwrap_or_else(|p| p.into_inner());
-        pending.latest.extend(tx.latest);
-        pending.writes.extend(tx.writes);
-        for (k, r) in tx.reads {
-            pending.reads.entry(k).or_insert(r);
+    /// Takes the next step index; returns the recorded step there, if any.
+    fn next_step(&self, name: &str) -> Result<(u32, Option<StepRecord>), StepError> {
+        let mut s = self.steps.lock().unwrap_or_else(|p| p.into_inner());
+        let index = s.next;
+        s.next += 1;
+        let recorded = s.recorded.get(index as usize).cloned().flatten();
+        if let Some(r) = &recorded
+            && r.name != name
+        {
+            return Err(StepError::Nondeterministic {
+                key: self.key.to_string(),
+                index,
+                recorded: r.name.clone(),
+                requested: name.to_string(),
+            });
         }
-        Ok(out)
+        Ok((index, recorded))
     }
 
-    /// The attempt's committed reads and its writes, for the completion.
-    pub(crate) fn take_state(&self) -> (Vec<StateRead>, Vec<StateWrite>) {
-        let mut p = self.writes.lock().unwrap_or_else(|p| p.into_inner());
-        let reads = std::mem::take(&mut p.reads).into_values().collect();
-        (reads, std::mem::take(&mut p.writes))
+    fn decode<T: DeserializeOwned>(&self, step: &StepRecord) -> Result<T, WorkflowError> {
+        serde_json::from_slice(&step.output).map_err(|e| {
+            StepError::Output {
+                key: self.key.to_string(),
+                name: step.name.clone(),
+                what: "deserialize",
+                error: e.to_string(),
+            }
+            .into()
+        })
     }
 
-    /// Reads committed state, from outside any transaction.
+    fn encode<T: Serialize>(&self, name: &str, value: &T) -> Result<StepRecord, WorkflowError> {
+        let output = serde_json::to_vec(value).map_err(|e| StepError::Output {
+            key: self.key.to_string(),
+            name: name.to_string(),
+            what: "serialize",
+            error: e.to_string(),
+        })?;
+        Ok(StepRecord {
+            name: name.to_string(),
+            output,
+        })
+    }
+
+    /// Records step `index`; when another run recorded it first, returns that output instead.
+    async fn record<T: Serialize + DeserializeOwned>(
+        &self,
+        index: u32,
+        name: &str,
+        value: T,
+        reads: Vec<StateRead>,
+        writes: Vec<StateWrite>,
+    ) -> Result<Option<T>, WorkflowError> {
+        let step = self.encode(name, &value)?;
+        match self
+            .journal
+            .record_step(&self.key, index, &step, reads, writes)
+            .await?
+        {
+            FinishResult::Written => Ok(Some(value)),
+            FinishResult::Conflict => Ok(None),
+            FinishResult::AlreadyFinished => {
+                let recorded = self
+                    .journal
+                    .steps(&self.key)?
+                    .into_iter()
+                    .find(|(i, _)| *i == index)
+                    .map(|(_, s)| s)
+                    .ok_or_else(|| JournalError::Corrupt {
+                        what: format!("step {index} of {}", self.key),
+                        why: "reported as recorded but not found".into(),
+                    })?;
+                Ok(Some(self.decode(&recorded)?))
+            }
+        }
+    }
+
+    /// Runs `f` as a checkpointed step named `name`: its output is journaled before this
+    /// returns, and when the workflow runs again (after a crash or a failed attempt) the
+    /// recorded output is returned without running `f`. `f` itself is tried once; see
+    /// [`step_with`](Self::step_with) for retries.
+    ///
+    /// ```no_run
+    /// # use kafka_once::dispatch::{WorkflowContext, WorkflowError};
+    /// # async fn charge(_: &[u8]) -> Result<String, WorkflowError> { Ok(String::new()) }
+    /// # async fn demo(ctx: WorkflowContext, payload: Vec<u8>) -> Result<(), WorkflowError> {
+    /// let receipt: String = ctx.step("charge", || charge(&payload)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn step<T, F, Fut, E>(&self, name: &str, f: F) -> Result<T, WorkflowError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<WorkflowError>,
+    {
+        let once = RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        };
+        self.step_with(name, once, f).await
+    }
+
+    /// As [`step`](Self::step), retrying `f` per `policy` (attempts with exponential backoff)
+    /// before the step fails.
+    pub async fn step_with<T, F, Fut, E>(
+        &self,
+        name: &str,
+        policy: RetryPolicy,
+        mut f: F,
+    ) -> Result<T, WorkflowError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<WorkflowError>,
+    {
+        let (index, recorded) = self.next_step(name)?;
+        if let Some(r) = recorded {
+            return self.decode(&r);
+        }
+        let mut backoff = policy.initial_backoff;
+        let mut tries = 0;
+        let value = loop {
+            tries += 1;
+            match f().await {
+                Ok(v) => break v,
+                Err(e) if tries >= policy.max_attempts.max(1) => return Err(e.into()),
+                Err(e) => {
+                    let e: WorkflowError = e.into();
+                    tracing::debug!(step = name, tries, error = %e, "step failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(policy.max_backoff);
+                }
+            }
+        };
+        match self
+            .record(index, name, value, Vec::new(), Vec::new())
+            .await?
+        {
+            Some(v) => Ok(v),
+            None => unreachable_conflict(),
+        }
+    }
+
+    /// Runs `f` against the app's state (named keyspaces in the journal's database) as a step:
+    /// its writes commit atomically with the step's checkpoint, so they happen exactly once,
+    /// and a re-run of the workflow gets the recorded result without running `f` again.
+    ///
+    /// Reads see the committed state plus the transaction's own writes. Isolation is optimistic:
+    /// the values read are checked again when the transaction commits, and if another
+    /// workflow's transaction changed one meanwhile, `f` runs again on fresh state (so `f` may
+    /// run more than once, but only one run's writes commit). An `Err` from `f` discards its
+    /// writes and fails the step.
+    ///
+    /// ```no_run
+    /// # use kafka_once::dispatch::{WorkflowContext, WorkflowError};
+    /// # async fn demo(ctx: WorkflowContext) -> Result<(), WorkflowError> {
+    /// let total: u64 = ctx
+    ///     .transaction(|tx| {
+    ///         let n = tx
+    ///             .get("counters", b"orders")?
+    ///             .map_or(0, |v| u64::from_be_bytes(v[..8].try_into().unwrap_or([0; 8])));
+    ///         tx.put("counters", b"orders", &(n + 1).to_be_bytes())?;
+    ///         Ok::<u64, WorkflowError>(n + 1)
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn transaction<T, E, F>(&self, mut f: F) -> Result<T, WorkflowError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(&mut Transaction<'_>) -> Result<T, E>,
+        E: Into<WorkflowError>,
+    {
+        const NAME: &str = "transaction";
+        let (index, recorded) = self.next_step(NAME)?;
+        if let Some(r) = recorded {
+            return self.decode(&r);
+        }
+        let mut lane = None;
+        loop {
+            let mut tx = Transaction {
+                journal: &self.journal,
+                writes: Vec::new(),
+                latest: Default::default(),
+                reads: Default::default(),
+            };
+            let value = f(&mut tx).map_err(Into::into)?;
+            let reads = tx.reads.into_values().collect();
+            match self.record(index, NAME, value, reads, tx.writes).await? {
+                Some(v) => return Ok(v),
+                None => {
+                    self.conflicts.fetch_add(1, AtomicOrdering::Relaxed);
+                    if lane.is_none() {
+                        lane = Some(self.lane.lock().await);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps durably for `duration`: the wake-up time is journaled as a step, so after a
+    /// restart the workflow waits only for what is left of it.
+    pub async fn sleep(&self, duration: Duration) -> Result<(), WorkflowError> {
+        const NAME: &str = "sleep";
+        let (index, recorded) = self.next_step(NAME)?;
+        let wake_ms: i64 = match recorded {
+            Some(r) => self.decode(&r)?,
+            None => {
+                let wake = now_ms().saturating_add(duration.as_millis() as i64);
+                match self
+                    .record(index, NAME, wake, Vec::new(), Vec::new())
+                    .await?
+                {
+                    Some(w) => w,
+                    None => return unreachable_conflict(),
+                }
+            }
+        };
+        let left = wake_ms.saturating_sub(now_ms());
+        if left > 0 {
+            tokio::time::sleep(Duration::from_millis(left as u64)).await;
+        }
+        Ok(())
+    }
+
+    /// Produces `record` through the runtime's idempotent producer as a step: once the step is
+    /// recorded, a re-run does not send it again. (A crash after the broker acknowledged the
+    /// record but before the step was journaled sends it again on the re-run: the window is the
+    /// time of one fsync.)
+    pub async fn send(&self, record: ProducerRecord) -> Result<Sent, WorkflowError> {
+        let name = format!("send {}", record.topic);
+        let (index, recorded) = self.next_step(&name)?;
+        if let Some(r) = recorded {
+            return self.decode(&r);
+        }
+        let source = self
+            .producer
+            .clone()
+            .ok_or_else(|| StepError::NoProducer("no producer configured".into()))?;
+        let producer: Producer = source().await.map_err(StepError::NoProducer)?;
+        let delivery = producer.send(record).await?;
+        let meta = delivery.await?;
+        let sent = Sent {
+            topic: meta.topic.to_string(),
+            partition: meta.partition,
+            offset: meta.offset,
+        };
+        match self
+            .record(index, &name, sent, Vec::new(), Vec::new())
+            .await?
+        {
+            Some(s) => Ok(s),
+            None => unreachable_conflict(),
+        }
+    }
+
+    /// Reads committed state, outside any transaction.
     pub fn state_get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Bytes>, JournalError> {
         self.journal.state_get(keyspace, key)
     }
 }
 
+/// A step with no reads cannot conflict.
+fn unreachable_conflict<T>() -> Result<T, WorkflowError> {
+    Err("internal error: a step without reads reported a conflict".into())
+}
+
 /// Reads and writes inside [`WorkflowContext::transaction`].
 pub struct Transaction<'a> {
-    ctx: &'a WorkflowContext,
+    journal: &'a Journal,
     writes: Vec<StateWrite>,
-    latest: HashMap<(String, Vec<u8>), Option<Vec<u8>>>,
-    reads: HashMap<(String, Vec<u8>), StateRead>,
+    latest: std::collections::HashMap<(String, Vec<u8>), Option<Vec<u8>>>,
+    reads: std::collections::HashMap<(String, Vec<u8>), StateRead>,
 }
 
 impl Transaction<'_> {
-    /// The value of `key` in `keyspace`: this attempt's latest write, else the committed value.
-    ///
-    /// A committed value read here is checked again when the workflow completes: if another
-    /// workflow's completion changed it meanwhile, this completion is refused and the workflow
-    /// runs again (optimistic concurrency), so no update is ever lost.
+    /// The value of `key` in `keyspace`: this transaction's latest write, else the committed
+    /// value (which is checked again at commit).
     pub fn get(&mut self, keyspace: &str, key: &[u8]) -> Result<Option<Bytes>, JournalError> {
         let k = (keyspace.to_string(), key.to_vec());
         if let Some(v) = self.latest.get(&k) {
             return Ok(v.clone().map(Bytes::from));
         }
-        let earlier = {
-            let p = self.ctx.writes.lock().unwrap_or_else(|p| p.into_inner());
-            p.latest
-                .get(&k)
-                .cloned()
-                .or_else(|| p.reads.get(&k).map(|r| r.seen.clone()))
-        };
-        if let Some(v) = earlier {
-            return Ok(v.map(Bytes::from));
-        }
         if let Some(r) = self.reads.get(&k) {
             return Ok(r.seen.clone().map(Bytes::from));
         }
-        let ks = self.ctx.journal.state_keyspace(keyspace)?;
-        let value = self.ctx.journal.state_get(keyspace, key)?;
+        let ks = self.journal.state_keyspace(keyspace)?;
+        let value = self.journal.state_get(keyspace, key)?;
         self.reads.insert(
             k,
             StateRead {
@@ -174,7 +476,7 @@ impl Transaction<'_> {
         key: &[u8],
         value: Option<Vec<u8>>,
     ) -> Result<(), JournalError> {
-        let ks = self.ctx.journal.state_keyspace(keyspace)?;
+        let ks = self.journal.state_keyspace(keyspace)?;
         self.latest
             .insert((keyspace.to_string(), key.to_vec()), value.clone());
         self.writes.push(StateWrite {
@@ -183,5 +485,183 @@ impl Transaction<'_> {
             value,
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(offset: i64) -> Arc<RecordKey> {
+        Arc::new(RecordKey {
+            group: "g".into(),
+            topic: "t".into(),
+            topic_id: uuid::Uuid::from_u128(9),
+            partition: 0,
+            offset,
+        })
+    }
+
+    fn ctx(journal: &Journal, offset: i64, attempt: u32) -> WorkflowContext {
+        WorkflowContext::load(key(offset), attempt, journal.clone(), None, Arc::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_recorded_step_returns_its_output_without_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let runs = AtomicU32::new(0);
+        let run = || async {
+            runs.fetch_add(1, AtomicOrdering::SeqCst);
+            Ok::<_, WorkflowError>(vec![1u32, 2, 3])
+        };
+        let first = ctx(&journal, 1, 1);
+        assert_eq!(first.step("fetch", run).await.unwrap(), vec![1, 2, 3]);
+        let n: u64 = first
+            .step("count", || async { Ok::<_, WorkflowError>(7u64) })
+            .await
+            .unwrap();
+        assert_eq!(n, 7);
+        // A re-run: both steps come from the journal; a third one runs.
+        let again = ctx(&journal, 1, 2);
+        assert_eq!(again.step("fetch", run).await.unwrap(), vec![1, 2, 3]);
+        let n: u64 = again
+            .step("count", || async { Ok::<_, WorkflowError>(99u64) })
+            .await
+            .unwrap();
+        assert_eq!(n, 7);
+        assert_eq!(runs.load(AtomicOrdering::SeqCst), 1);
+        // Another record's steps are its own.
+        let other = ctx(&journal, 2, 1);
+        let v: Vec<u32> = other
+            .step("fetch", || async { Ok::<_, WorkflowError>(vec![9]) })
+            .await
+            .unwrap();
+        assert_eq!(v, vec![9]);
+    }
+
+    #[tokio::test]
+    async fn a_changed_workflow_is_a_determinism_error_naming_both_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let v1 = ctx(&journal, 1, 1);
+        let _: u8 = v1
+            .step("reserve-stock", || async { Ok::<_, WorkflowError>(1u8) })
+            .await
+            .unwrap();
+        let v2 = ctx(&journal, 1, 2);
+        let err = v2
+            .step("charge-card", || async { Ok::<_, WorkflowError>(2u8) })
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("reserve-stock")
+                && text.contains("charge-card")
+                && text.contains("step 0"),
+            "{text}"
+        );
+        // The wrong type for a recorded output is an error too, not a silent default.
+        let v3 = ctx(&journal, 1, 3);
+        let err = v3
+            .step("reserve-stock", || async {
+                Ok::<_, WorkflowError>(String::new())
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("deserialize"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_step_is_not_recorded_and_step_with_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let c = ctx(&journal, 1, 1);
+        let tries = AtomicU32::new(0);
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+        };
+        let out: u32 = c
+            .step_with("flaky", policy, || async {
+                let n = tries.fetch_add(1, AtomicOrdering::SeqCst) + 1;
+                if n < 3 {
+                    Err::<u32, WorkflowError>("not yet".into())
+                } else {
+                    Ok(n)
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(out, 3);
+        let failing = ctx(&journal, 2, 1);
+        assert!(
+            failing
+                .step("broken", || async {
+                    Err::<u32, WorkflowError>("no".into())
+                })
+                .await
+                .is_err()
+        );
+        assert!(journal.steps(&key(2)).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn concurrent_transactions_on_one_key_lose_no_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let lane: Arc<tokio::sync::Mutex<()>> = Arc::default();
+        let mut tasks = Vec::new();
+        for offset in 0..200 {
+            let c =
+                WorkflowContext::load(key(offset), 1, journal.clone(), None, lane.clone()).unwrap();
+            tasks.push(tokio::spawn(async move {
+                c.transaction(|tx| {
+                    let n = tx
+                        .get("counters", b"total")?
+                        .map_or(0, |v| u64::from_be_bytes(v[..8].try_into().unwrap()));
+                    tx.put("counters", b"total", &(n + 1).to_be_bytes())
+                })
+                .await
+                .unwrap();
+                c.conflicts()
+            }));
+        }
+        let mut conflicts = 0;
+        for t in tasks {
+            conflicts += t.await.unwrap();
+        }
+        let total = journal.state_get("counters", b"total").unwrap().unwrap();
+        assert_eq!(u64::from_be_bytes(total[..8].try_into().unwrap()), 200);
+        eprintln!("{conflicts} conflicts for 200 concurrent increments");
+        // A re-run of one of them returns the recorded step and does not increment again.
+        let again = WorkflowContext::load(key(5), 2, journal.clone(), None, lane).unwrap();
+        again
+            .transaction(|tx| tx.put("counters", b"total", &0u64.to_be_bytes()))
+            .await
+            .unwrap();
+        let total = journal.state_get("counters", b"total").unwrap().unwrap();
+        assert_eq!(u64::from_be_bytes(total[..8].try_into().unwrap()), 200);
+    }
+
+    #[tokio::test]
+    async fn a_durable_sleep_waits_only_for_what_is_left_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let first = ctx(&journal, 1, 1);
+        // The first run records the wake-up time, then "crashes" (is dropped) mid-sleep.
+        let sleeping = first.sleep(Duration::from_millis(1500));
+        let _ = tokio::time::timeout(Duration::from_millis(1000), sleeping).await;
+        let started = std::time::Instant::now();
+        ctx(&journal, 1, 2)
+            .sleep(Duration::from_millis(1500))
+            .await
+            .unwrap();
+        let waited = started.elapsed();
+        assert!(
+            waited < Duration::from_millis(1000),
+            "waited {waited:?} after restart"
+        );
     }
 }

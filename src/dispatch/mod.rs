@@ -19,11 +19,12 @@
 //! .in_order(true)
 //! .workflow(|ctx: WorkflowContext, msg: KafkaMessage| async move {
 //!     println!("message received: {}", String::from_utf8_lossy(msg.value()));
-//!     // State writes commit atomically with the workflow's completion: exactly once.
+//!     // A transaction is a step: its writes commit atomically with its checkpoint, once.
 //!     ctx.transaction(|tx| {
 //!         let seen = tx.get("seen", msg.key().unwrap_or_default())?.map_or(0, |v| v.len());
 //!         tx.put("seen", msg.key().unwrap_or_default(), &vec![b'x'; seen + 1])
-//!     })?;
+//!     })
+//!     .await?;
 //!     Ok::<(), WorkflowError>(())
 //! })?;
 //! app.run().await?; // until SIGINT, SIGTERM or app.shutdown_handle().shutdown()
@@ -35,9 +36,12 @@
 //!
 //! - **Keys.** A record's key is (group, topic, topic id, partition, offset); see
 //!   [`RecordKey`](crate::journal::RecordKey).
-//! - **Completion.** A workflow's success is written to the journal (with its state writes, in
-//!   one atomic batch) and counts only once the group-committed fsync covering it returned. The
-//!   journal refuses a second completion of a key.
+//! - **Completion.** A workflow's success is written to the journal and counts only once the
+//!   group-committed fsync covering it returned. The journal refuses a second completion of a key.
+//! - **Steps.** [`WorkflowContext::step`], [`transaction`](WorkflowContext::transaction),
+//!   [`sleep`](WorkflowContext::sleep) and [`send`](WorkflowContext::send) are checkpointed: the
+//!   output (and a transaction's state writes, atomically) is journaled before the workflow goes
+//!   on, and a re-run returns the recorded output without running the step again.
 //! - **Commits.** Per partition the runtime commits the first offset it received that is not
 //!   finished yet (so offset gaps never stall it), with the finished offsets above it encoded in
 //!   the commit's metadata (see `completion_map`), periodically, on revoke (after the partition's
@@ -77,7 +81,7 @@ use crate::config::ClientConfig;
 use crate::journal::{Journal, JournalOptions};
 
 pub use completion_map::MAX_METADATA;
-pub use context::{Transaction, WorkflowContext};
+pub use context::{Sent, StepError, Transaction, WorkflowContext};
 pub use error::{DispatchError, WorkflowError};
 pub use message::KafkaMessage;
 pub use metrics::{Halted, MetricsSnapshot};
@@ -101,8 +105,7 @@ pub enum Ordering {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Failed attempts (errors or panics) in this process before the failure policy applies.
-    /// Default 5. Runs cut short by a crash, and re-runs after a transaction conflict, do not
-    /// count.
+    /// Default 5. Runs cut short by a crash do not count.
     pub max_attempts: u32,
     /// The wait after the first failure; doubled after each later one. Default 100 ms.
     pub initial_backoff: Duration,

@@ -30,12 +30,11 @@ use crate::consumer::group::{
     GroupConsumer, GroupError, GroupHandle, ListenerFuture, OffsetAndMetadata, RebalanceListener,
 };
 use crate::consumer::{ConsumerRecord, TopicPartition};
-use crate::journal::{
-    Entry, FinishResult, Journal, JournalError, PartitionKey, RecordKey, StateRead, StateWrite,
-};
+use crate::journal::{Entry, FinishResult, Journal, JournalError, PartitionKey, RecordKey};
 use crate::producer::{Producer, ProducerRecord};
 
 use super::completion_map;
+use super::context::ProducerSource;
 use super::metrics::{Halted, Metrics, MetricsSnapshot};
 use super::runs::RunSet;
 use super::{
@@ -120,7 +119,9 @@ pub(crate) struct Shared {
     metrics: Metrics,
     cluster: Cluster,
     consumer: OnceLock<GroupConsumer>,
-    producer: Option<Producer>,
+    /// The idempotent producer for `ctx.send` and the dead-letter topic, made on first use.
+    producer: Arc<tokio::sync::OnceCell<Producer>>,
+    producer_config: ClientConfig,
     parts: Mutex<HashMap<TopicPartition, Part>>,
     /// Partitions whose held record, pause or resume needs the dispatch loop's attention.
     attention: Mutex<BTreeSet<TopicPartition>>,
@@ -132,8 +133,8 @@ pub(crate) struct Shared {
     fatal: watch::Sender<Option<DispatchError>>,
     /// Serializes commits, so that offsets computed under it are committed in order.
     commit_lock: tokio::sync::Mutex<()>,
-    /// Serializes re-runs after a transaction conflict.
-    conflict_lane: tokio::sync::Mutex<()>,
+    /// Where transactions re-run after a conflict take turns.
+    lane: Arc<tokio::sync::Mutex<()>>,
     /// Workflow tasks still running for partitions whose assignment ended.
     orphans: Mutex<HashMap<TopicPartition, usize>>,
 }
@@ -147,10 +148,6 @@ fn now_ms() -> i64 {
 /// Creates the group consumer (and the dead-letter producer) and subscribes.
 pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>, DispatchError> {
     let group: Arc<str> = r.config.consumer().group_id().unwrap_or_default().into();
-    let producer = match &r.settings.failure {
-        FailurePolicy::DeadLetter { .. } => Some(Producer::new(r.config.clone()).await?),
-        FailurePolicy::Halt => None,
-    };
     let cluster = Cluster::connect(r.config.clone()).await?;
     let shared = Arc::new(Shared {
         group,
@@ -160,7 +157,8 @@ pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>
         metrics: Metrics::default(),
         cluster,
         consumer: OnceLock::new(),
-        producer,
+        producer: Arc::new(tokio::sync::OnceCell::new()),
+        producer_config: r.config.clone(),
         parts: Mutex::new(HashMap::new()),
         attention: Mutex::new(BTreeSet::new()),
         wake: Notify::new(),
@@ -169,8 +167,8 @@ pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>
         stopping: AtomicBool::new(false),
         fatal: watch::channel(None).0,
         commit_lock: tokio::sync::Mutex::new(()),
-        conflict_lane: tokio::sync::Mutex::new(()),
         orphans: Mutex::new(HashMap::new()),
+        lane: Arc::default(),
     });
     let listener = Arc::new(Listener(Arc::downgrade(&shared)));
     let consumer = GroupConsumer::with_listener(r.config, listener).await?;
@@ -229,7 +227,7 @@ pub(crate) async fn run(
         let _ = t.await;
     }
     consumer.close().await;
-    if let Some(p) = &shared.producer {
+    if let Some(p) = shared.producer.get() {
         p.close().await;
     }
     shared.cluster.close();
@@ -532,44 +530,33 @@ impl Shared {
         let mut backoff = retry.initial_backoff;
         let mut attempt = t.prior_attempts;
         let mut failures = 0;
-        let mut conflicts = 0;
         loop {
             attempt += 1;
-            if let Err(e) = self.journal.started(&t.key, attempt) {
-                self.fail(e);
-                return Outcome::Abandoned;
-            }
-            // After a conflict the record runs again in the conflict lane, one at a time, so
-            // re-runs on a hot key never conflict with each other (no livelock).
-            let _lane = match conflicts {
-                0 => None,
-                _ => Some(self.conflict_lane.lock().await),
+            let ctx = match self.journal.started(&t.key, attempt).and_then(|()| {
+                WorkflowContext::load(
+                    t.key.clone(),
+                    attempt,
+                    self.journal.clone(),
+                    Some(self.producer_source()),
+                    self.lane.clone(),
+                )
+            }) {
+                Ok(ctx) => ctx,
+                Err(e) => {
+                    self.fail(e);
+                    return Outcome::Abandoned;
+                }
             };
-            let ctx = WorkflowContext::new(t.key.clone(), attempt, conflicts, self.journal.clone());
             let fut = (self.handler)(ctx.clone(), msg.clone());
-            let error = match CatchUnwind(fut).await {
+            let result = CatchUnwind(fut).await;
+            Metrics::add(&self.metrics.conflicts, u64::from(ctx.conflicts()));
+            let error = match result {
                 Ok(Ok(())) => {
                     let entry = Entry::Completed {
                         attempts: attempt,
                         at_ms: now_ms(),
                     };
-                    let (reads, writes) = ctx.take_state();
-                    match self
-                        .record_finish(&t.key, entry, t.check, reads, writes)
-                        .await
-                    {
-                        Some(outcome) => return outcome,
-                        None => {
-                            // A value the workflow read changed before it completed: run it
-                            // again on fresh state (not a failure).
-                            Metrics::add(&self.metrics.conflicts, 1);
-                            conflicts += 1;
-                            if !self.may_run(&t.tp, t.epoch) {
-                                return Outcome::Abandoned;
-                            }
-                            continue;
-                        }
-                    }
+                    return self.record_finish(&t.key, entry, t.check).await;
                 }
                 Ok(Err(e)) => e.to_string(),
                 Err(panic) => format!("panicked: {}", panic_text(panic)),
@@ -594,38 +581,54 @@ impl Shared {
         }
     }
 
-    /// Writes the finishing entry; `None` on a conflict (the workflow must run again).
-    async fn record_finish(
-        &self,
-        key: &RecordKey,
-        entry: Entry,
-        check: bool,
-        reads: Vec<StateRead>,
-        writes: Vec<StateWrite>,
-    ) -> Option<Outcome> {
+    /// Writes the finishing entry and waits until it is durable.
+    async fn record_finish(&self, key: &RecordKey, entry: Entry, check: bool) -> Outcome {
         let dead = matches!(entry, Entry::DeadLettered { .. });
         match self
             .journal
-            .complete_with(key, entry, check, reads, writes)
+            .complete_with(key, entry, check, Vec::new(), Vec::new())
             .await
         {
             Ok(FinishResult::Written) if dead => Metrics::add(&self.metrics.dead_lettered, 1),
             Ok(FinishResult::Written) => Metrics::add(&self.metrics.processed, 1),
             Ok(FinishResult::AlreadyFinished) => Metrics::add(&self.metrics.suppressed, 1),
-            Ok(FinishResult::Conflict) => return None,
+            Ok(FinishResult::Conflict) => {
+                tracing::error!(%key, "internal error: a completion without reads conflicted");
+                return Outcome::Abandoned;
+            }
             Err(e) => {
                 self.fail(e);
-                return Some(Outcome::Abandoned);
+                return Outcome::Abandoned;
             }
         }
-        Some(Outcome::Finished)
+        Outcome::Finished
+    }
+
+    /// The producer, made on first use with the consumer's client configuration.
+    fn producer_source(&self) -> ProducerSource {
+        let cell = self.producer.clone();
+        let config = self.producer_config.clone();
+        Arc::new(move || {
+            let cell = cell.clone();
+            let config = config.clone();
+            Box::pin(async move {
+                cell.get_or_try_init(|| Producer::new(config))
+                    .await
+                    .cloned()
+                    .map_err(|e| e.to_string())
+            })
+        })
     }
 
     /// Copies the record to the dead-letter topic (retrying until it is acknowledged or the
     /// partition goes), then records it dead-lettered.
     async fn dead_letter(&self, t: &Task, topic: &str, attempts: u32, error: String) -> Outcome {
-        let Some(producer) = &self.producer else {
-            return Outcome::Halt(error);
+        let producer = match self.producer_source()().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "no producer for the dead-letter topic");
+                return Outcome::Halt(error);
+            }
         };
         let r = &t.record;
         let mut backoff = Duration::from_millis(100);
@@ -665,9 +668,7 @@ impl Shared {
             at_ms: now_ms(),
             error,
         };
-        self.record_finish(&t.key, entry, t.check, Vec::new(), Vec::new())
-            .await
-            .unwrap_or(Outcome::Abandoned)
+        self.record_finish(&t.key, entry, t.check).await
     }
 
     /// Commits the commit point and completion map of every owned partition (or of `only`)

@@ -36,6 +36,7 @@
 
 mod entry;
 mod key;
+mod step;
 mod writer;
 
 use std::collections::HashMap;
@@ -50,6 +51,7 @@ use tokio::sync::oneshot;
 
 pub use entry::Entry;
 pub use key::{PartitionKey, RecordKey};
+pub use step::StepRecord;
 pub(crate) use writer::{FinishResult, StateRead, StateWrite};
 
 use writer::Op;
@@ -183,6 +185,7 @@ pub struct JournalStats {
 pub(crate) struct Inner {
     db: Database,
     records: Keyspace,
+    steps: Keyspace,
     options: JournalOptions,
     stats: Stats,
     poisoned: Mutex<Option<Arc<str>>>,
@@ -222,6 +225,7 @@ impl std::fmt::Debug for Journal {
 }
 
 const RECORDS: &str = "records";
+const STEPS: &str = "steps";
 const STATE_PREFIX: &str = "state.";
 
 impl Journal {
@@ -263,10 +267,14 @@ impl Journal {
                 KeyspaceCreateOptions::default().max_memtable_size(memtable)
             })
             .map_err(open_err)?;
+        let steps = db
+            .keyspace(STEPS, KeyspaceCreateOptions::default)
+            .map_err(open_err)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(options.queue.max(1));
         let inner = Arc::new(Inner {
             db,
             records,
+            steps,
             options,
             stats: Stats::default(),
             poisoned: Mutex::new(None),
@@ -349,6 +357,50 @@ impl Journal {
             ack,
         })?;
         rx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// Records step `index` of `key`'s workflow, with state writes in the same atomic batch, and
+    /// waits until durable. Nothing is written when a step is recorded there already
+    /// (`AlreadyFinished`: read it with [`steps`](Self::steps)) or a value in `reads` changed
+    /// (`Conflict`).
+    pub(crate) async fn record_step(
+        &self,
+        key: &RecordKey,
+        index: u32,
+        step: &StepRecord,
+        reads: Vec<StateRead>,
+        state: Vec<StateWrite>,
+    ) -> Result<FinishResult, JournalError> {
+        let (ack, rx) = oneshot::channel();
+        self.send(Op::Step {
+            key: step::step_key(&key.encode(), index),
+            value: step.encode(),
+            reads,
+            state,
+            ack,
+        })?;
+        rx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// The recorded steps of `key`'s workflow, by index.
+    pub fn steps(&self, key: &RecordKey) -> Result<Vec<(u32, StepRecord)>, JournalError> {
+        let record = key.encode();
+        let start = step::step_key(&record, 0);
+        let end = step::step_key(&record, u32::MAX);
+        let mut out = Vec::new();
+        for kv in self.inner.steps.range(start..=end) {
+            let (k, v) = kv.into_inner().map_err(JournalError::read)?;
+            let index = k
+                .get(record.len()..)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| JournalError::Corrupt {
+                    what: format!("step key of {key}"),
+                    why: "not a record key and a 4-byte index".into(),
+                })?;
+            out.push((index, StepRecord::decode(&v, || format!("{key}#{index}"))?));
+        }
+        Ok(out)
     }
 
     /// Waits until every write sent before this call is durable.

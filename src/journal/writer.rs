@@ -56,7 +56,16 @@ pub(crate) enum Op {
         state: Vec<StateWrite>,
         ack: oneshot::Sender<Result<FinishResult, JournalError>>,
     },
-    /// Removes the record entries from one key up to (not including) another.
+    /// A step checkpoint with its state writes: written only if no step is recorded at the key
+    /// yet and the reads hold (`AlreadyFinished` / `Conflict` otherwise, writing nothing).
+    Step {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        reads: Vec<StateRead>,
+        state: Vec<StateWrite>,
+        ack: oneshot::Sender<Result<FinishResult, JournalError>>,
+    },
+    /// Removes the record entries (and their steps) from one key up to (not including) another.
     Prune {
         prefix: Vec<u8>,
         below: Vec<u8>,
@@ -161,16 +170,43 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
                     WRITTEN
                 }
             }
+            Op::Step {
+                key,
+                value,
+                reads,
+                state,
+                ..
+            } => {
+                durable = true;
+                if finished_here.contains(key.as_slice()) || inner.steps.get(key)?.is_some() {
+                    FINISHED
+                } else if !reads_hold(reads, &written)? {
+                    CONFLICT
+                } else {
+                    finished_here.insert(key.as_slice());
+                    batch.insert(&inner.steps, key.as_slice(), value.as_slice());
+                    for w in state {
+                        written.insert((w.keyspace.name(), w.key.as_slice()), w.value.as_deref());
+                        match &w.value {
+                            Some(v) => batch.insert(&w.keyspace, w.key.as_slice(), v.as_slice()),
+                            None => batch.remove(&w.keyspace, w.key.as_slice()),
+                        }
+                    }
+                    WRITTEN
+                }
+            }
             Op::Prune { prefix, below, .. } => {
                 let mut n = 0;
-                let range = (
-                    Bound::Included(prefix.as_slice()),
-                    Bound::Excluded(below.as_slice()),
-                );
-                for kv in inner.records.range::<&[u8], _>(range) {
-                    let key = kv.key()?;
-                    batch.remove(&inner.records, key);
-                    n += 1;
+                for keyspace in [&inner.records, &inner.steps] {
+                    let range = (
+                        Bound::Included(prefix.as_slice()),
+                        Bound::Excluded(below.as_slice()),
+                    );
+                    for kv in keyspace.range::<&[u8], _>(range) {
+                        let key = kv.key()?;
+                        batch.remove(keyspace, key);
+                        n += usize::from(std::ptr::eq(keyspace, &inner.records));
+                    }
                 }
                 n
             }
@@ -229,7 +265,7 @@ fn ack_all(inner: &Inner, ops: Vec<Op>, results: Vec<usize>) {
     for (op, n) in ops.into_iter().zip(results) {
         match op {
             Op::Put { .. } => {}
-            Op::Finish { ack, .. } => {
+            Op::Finish { ack, .. } | Op::Step { ack, .. } => {
                 let result = match n {
                     WRITTEN => {
                         inner.stats.durable_writes.fetch_add(1, Ordering::Relaxed);
@@ -256,7 +292,7 @@ fn fail_all(ops: Vec<Op>, cause: &Arc<str>) {
         let err = || JournalError::Poisoned(cause.clone());
         match op {
             Op::Put { .. } => {}
-            Op::Finish { ack, .. } => {
+            Op::Finish { ack, .. } | Op::Step { ack, .. } => {
                 let _ = ack.send(Err(err()));
             }
             Op::Sync { ack } => {

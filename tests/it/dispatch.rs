@@ -119,7 +119,8 @@ async fn every_record_completes_once_and_the_commit_follows() {
                 ctx.transaction(|tx| {
                     let n = tx.get("done", key.as_bytes())?.map_or(0, |v| v[0]);
                     tx.put("done", key.as_bytes(), &[n + 1])
-                })?;
+                })
+                .await?;
                 Ok(())
             }
         })
@@ -672,7 +673,8 @@ async fn two_consumers_share_one_app_and_journal() {
         app.kafka_consumer(runtime_config(&group), [topic.clone()])
             .workflow(|ctx: WorkflowContext, msg: KafkaMessage| async move {
                 let key = format!("{}/{}/{}", msg.topic(), msg.partition(), msg.offset());
-                ctx.transaction(|tx| tx.put("seen", key.as_bytes(), b"1"))?;
+                ctx.transaction(|tx| tx.put("seen", key.as_bytes(), b"1"))
+                    .await?;
                 Ok::<(), WorkflowError>(())
             })
             .unwrap();
