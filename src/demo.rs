@@ -42,6 +42,26 @@ pub struct WorkerOptions {
     pub max_in_flight: usize,
     /// Commit interval.
     pub commit_interval: Duration,
+    /// What the workflow does.
+    pub workflow: DemoWorkflow,
+}
+
+/// The demo worker's workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DemoWorkflow {
+    /// One transaction: the per-record, per-key and order bookkeeping.
+    #[default]
+    Tally,
+    /// The tally, plus one global counter (`counters/total`, u64 BE) incremented in the same
+    /// transaction: every workflow contends on that key.
+    Counter,
+    /// Three checkpointed steps, each appending `partition offset step-N attempt` to the ledger,
+    /// then the tally. With `kill_after: Some(k)`, the worker SIGKILLs itself right after step k
+    /// of the first record that reaches it, once (a marker file beside the ledger remembers it).
+    Steps {
+        /// The step after which to die.
+        kill_after: Option<u32>,
+    },
 }
 
 fn get_u64(tx: &mut Transaction<'_>, ks: &str, key: &[u8]) -> Result<u64, JournalError> {
@@ -70,6 +90,8 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
         None => None,
     };
     let in_order = opts.ordering != Ordering::None;
+    let workflow = opts.workflow;
+    let marker = opts.ledger.as_ref().map(|l| l.with_extension("killed"));
     app.kafka_consumer(opts.config, [opts.topic])
         .ordering(opts.ordering)
         .max_in_flight(opts.max_in_flight)
@@ -77,15 +99,50 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
         .commit_interval(opts.commit_interval)
         .workflow(move |ctx: WorkflowContext, msg: KafkaMessage| {
             let ledger = ledger.clone();
+            let marker = marker.clone();
             async move {
-                if let Some(l) = &ledger {
-                    let line = format!("{} {} {}\n", msg.partition(), msg.offset(), ctx.attempt());
-                    // One append per run: a SIGKILL keeps what was written (the page cache).
-                    l.lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .write_all(line.as_bytes())?;
+                let append = |line: String| -> std::io::Result<()> {
+                    if let Some(l) = &ledger {
+                        // One append per line: a SIGKILL keeps what was written (page cache).
+                        l.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .write_all(line.as_bytes())?;
+                    }
+                    Ok(())
+                };
+                let (p, o, attempt) = (msg.partition(), msg.offset(), ctx.attempt());
+                match workflow {
+                    DemoWorkflow::Tally | DemoWorkflow::Counter => {
+                        append(format!("{p} {o} {attempt}\n"))?;
+                    }
+                    DemoWorkflow::Steps { kill_after } => {
+                        for i in 1..=3u32 {
+                            let name = format!("step-{i}");
+                            let out: u32 = ctx
+                                .step(&name, || async {
+                                    append(format!("{p} {o} {name} {attempt}\n"))?;
+                                    Ok::<u32, WorkflowError>(i)
+                                })
+                                .await?;
+                            if out != i {
+                                return Err(format!("step {i} returned {out}").into());
+                            }
+                            if kill_after == Some(i)
+                                && let Some(m) = &marker
+                                && std::fs::OpenOptions::new()
+                                    .write(true)
+                                    .create_new(true)
+                                    .open(m)
+                                    .is_ok()
+                            {
+                                let _ = std::process::Command::new("kill")
+                                    .args(["-KILL", &std::process::id().to_string()])
+                                    .status();
+                            }
+                        }
+                    }
                 }
-                tally(&ctx, &msg, in_order).await?;
+                tally(&ctx, &msg, in_order, workflow == DemoWorkflow::Counter).await?;
                 Ok::<(), WorkflowError>(())
             }
         })?;
@@ -96,8 +153,13 @@ async fn tally(
     ctx: &WorkflowContext,
     msg: &KafkaMessage,
     in_order: bool,
+    counter: bool,
 ) -> Result<(), WorkflowError> {
     ctx.transaction(|tx| {
+        if counter {
+            let n = get_u64(tx, "counters", b"total")?;
+            tx.put("counters", b"total", &(n + 1).to_be_bytes())?;
+        }
         let (p, o) = (msg.partition(), msg.offset());
         let dk = done_key(p, o);
         let n = get_u64(tx, "done", dk.as_bytes())?;
@@ -147,6 +209,8 @@ pub struct Audit {
     pub invocations: u64,
     /// The most runs of one record in the ledger.
     pub max_runs_per_record: u64,
+    /// The global counter (`counters/total`) of [`DemoWorkflow::Counter`], 0 otherwise.
+    pub counter: u64,
 }
 
 impl Audit {
@@ -172,7 +236,11 @@ impl std::fmt::Display for Audit {
             f,
             "workflow runs (ledger)  {} (at most {} per record)",
             self.invocations, self.max_runs_per_record
-        )
+        )?;
+        if self.counter > 0 {
+            write!(f, "\nglobal counter          {}", self.counter)?;
+        }
+        Ok(())
     }
 }
 
@@ -221,13 +289,23 @@ pub fn audit(
         }
     }
     a.tally_mismatches += tallies.len() as u64;
+    a.counter = journal
+        .state_get("counters", b"total")?
+        .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
+        .map_or(0, u64::from_be_bytes);
     if let Some(path) = ledger {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let mut runs: HashMap<&str, u64> = HashMap::new();
         for line in text.lines() {
-            let Some((po, _attempt)) = line.rsplit_once(' ') else {
+            // `p o attempt` per run, or `p o step-N attempt` per step run.
+            let mut fields = line.split(' ');
+            let (Some(p), Some(o)) = (fields.next(), fields.next()) else {
                 continue;
             };
+            if fields.clone().count() != 1 {
+                continue;
+            }
+            let po = &line[..p.len() + 1 + o.len()];
             a.invocations += 1;
             *runs.entry(po).or_default() += 1;
         }

@@ -143,6 +143,13 @@ impl WorkflowContext {
         })
     }
 
+    /// A context for `key`'s workflow outside the runtime (tools, tests, migrations): steps,
+    /// transactions and sleeps work against `journal` as they do inside a workflow; `send` does
+    /// not (there is no producer).
+    pub fn detached(journal: Journal, key: RecordKey, attempt: u32) -> Result<Self, JournalError> {
+        Self::load(Arc::new(key), attempt, journal, None, Arc::default())
+    }
+
     /// The record's idempotency key.
     pub fn key(&self) -> &RecordKey {
         &self.key

@@ -1,7 +1,8 @@
 //! Crash tests: the demo worker runs as a child process and is SIGKILLed at random moments at
 //! least 20 times over 50,000 records in 6 partitions; every record must complete exactly once
 //! (audited from the journal's state), re-runs stay within the in-flight bound per kill, and in
-//! `Ordering::Partition` completions follow offset order with no gap.
+//! `Ordering::Partition` completions follow offset order with no gap and a global counter
+//! incremented in a transaction per record ends at exactly the number of records.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -54,7 +55,7 @@ async fn produce_counted(
     (end, tally)
 }
 
-async fn crash_loop(ordering: &str) {
+async fn crash_loop(ordering: &str, counter: bool) {
     let topic = common::unique(&format!("crash-{ordering}"));
     let group = format!("{topic}-g");
     let (end, tally) = produce_counted(&topic, PARTITIONS, RECORDS).await;
@@ -82,6 +83,7 @@ async fn crash_loop(ordering: &str) {
     ]
     .iter()
     .map(|s| s.to_string())
+    .chain(counter.then(|| "--counter".to_string()))
     .collect();
     let opts = DriveOptions {
         exe: env!("CARGO_BIN_EXE_kafka-once").into(),
@@ -113,6 +115,10 @@ async fn crash_loop(ordering: &str) {
     if ordering == "partition" {
         assert_eq!(report.order_violations, 0, "{report}");
     }
+    if counter {
+        // One global counter incremented in a transaction per record, through 20 kills.
+        assert_eq!(report.counter, RECORDS as u64, "{report}");
+    }
     // Re-runs only for records in flight at a kill: at most the in-flight bound per kill.
     let reruns = report.invocations - RECORDS as u64;
     assert!(
@@ -125,10 +131,10 @@ async fn crash_loop(ordering: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loop_unordered_every_record_completes_once() {
-    crash_loop("none").await;
+    crash_loop("none", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_loop_in_order_completions_follow_offsets() {
-    crash_loop("partition").await;
+async fn sigkill_loop_in_order_completions_follow_offsets_and_the_counter_is_exact() {
+    crash_loop("partition", true).await;
 }

@@ -20,3 +20,4 @@ mod partitioner;
 mod producer;
 mod producer_scripted;
 mod restart;
+mod steps;

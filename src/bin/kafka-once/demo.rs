@@ -8,7 +8,7 @@ use std::time::Duration;
 use kafka_once::cluster::{Cluster, NewTopic};
 use kafka_once::config::{AutoOffsetReset, ClientConfig};
 use kafka_once::consumer::TopicPartition;
-use kafka_once::demo::{DriveOptions, WorkerOptions, audit, drive, run_worker};
+use kafka_once::demo::{DemoWorkflow, DriveOptions, WorkerOptions, audit, drive, run_worker};
 use kafka_once::dispatch::Ordering;
 use kafka_once::journal::Journal;
 use kafka_once::producer::{Producer, ProducerRecord};
@@ -84,6 +84,15 @@ pub struct WorkerArgs {
     pub instance_id: Option<String>,
     #[arg(long, default_value_t = 1024)]
     pub max_in_flight: usize,
+    /// Also increment one global counter in every workflow's transaction.
+    #[arg(long)]
+    pub counter: bool,
+    /// Run three checkpointed steps per record (ledger lines per step).
+    #[arg(long)]
+    pub steps: bool,
+    /// With --steps: SIGKILL the worker once, right after this step of the first record.
+    #[arg(long, requires = "steps")]
+    pub kill_after_step: Option<u32>,
 }
 
 fn worker_config(
@@ -114,6 +123,15 @@ pub async fn worker(args: WorkerArgs) -> Result<(), Error> {
         ledger: args.ledger,
         max_in_flight: args.max_in_flight,
         commit_interval: Duration::from_millis(200),
+        workflow: if args.steps {
+            DemoWorkflow::Steps {
+                kill_after: args.kill_after_step,
+            }
+        } else if args.counter {
+            DemoWorkflow::Counter
+        } else {
+            DemoWorkflow::Tally
+        },
     })
     .await?;
     Ok(())
