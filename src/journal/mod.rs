@@ -143,6 +143,10 @@ pub struct JournalOptions {
     /// How long a group commit may wait for more completions when fewer arrived than went into
     /// the previous fsync. Zero turns the wait off. Default 500 µs.
     pub group_commit_linger: std::time::Duration,
+    /// Fault injection for tests: every write batch after this many fails as an I/O error
+    /// would (the journal is then poisoned). `None` (the default) in production.
+    #[doc(hidden)]
+    pub fail_after_batches: Option<u64>,
 }
 
 impl Default for JournalOptions {
@@ -155,6 +159,7 @@ impl Default for JournalOptions {
             max_wal_bytes: 64 << 20,
             memtable_bytes: 8 << 20,
             group_commit_linger: std::time::Duration::from_micros(500),
+            fail_after_batches: None,
         }
     }
 }

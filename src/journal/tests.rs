@@ -163,3 +163,51 @@ fn garbage_in_the_database_files_is_an_error_at_open_not_a_panic() {
     let err = Journal::open(dir.path()).unwrap_err();
     assert!(matches!(err, JournalError::Open { .. }), "{err}");
 }
+
+fn wal_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jnl"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_torn_tail_is_recovered_and_earlier_completions_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let j = Journal::open(dir.path()).unwrap();
+        for o in 0..100 {
+            assert!(j.complete(&partition(0).record(o), done()).await.unwrap());
+        }
+        // The last write, then a crash that tears it: cut into its bytes.
+        assert!(j.complete(&partition(0).record(100), done()).await.unwrap());
+    }
+    // fjall preallocates its log file: the data ends at the last non-zero byte. Zero the last 7
+    // bytes written, as a crash in the middle of the last write would leave them.
+    let wal = wal_files(dir.path()).pop().expect("a write-ahead log file");
+    let mut bytes = std::fs::read(&wal).unwrap();
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != 0)
+        .expect("data in the log")
+        + 1;
+    bytes[end - 7..end].fill(0);
+    std::fs::write(&wal, &bytes).unwrap();
+    let j = Journal::open(dir.path()).expect("a torn tail is recovered at open");
+    let offsets: Vec<i64> = j
+        .partition_entries(&partition(0), 0)
+        .unwrap()
+        .iter()
+        .map(|(o, _)| *o)
+        .collect();
+    assert_eq!(
+        offsets,
+        (0..100).collect::<Vec<i64>>(),
+        "only the torn write may go"
+    );
+    // The journal takes writes again.
+    assert!(j.complete(&partition(0).record(100), done()).await.unwrap());
+}

@@ -132,6 +132,13 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Op>) {
 /// Writes the ops as one atomic batch and persists it; returns each op's count (entries
 /// pruned, or 1 when a finishing entry was written and 0 when it was finished already).
 fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
+    if let Some(n) = inner.options.fail_after_batches
+        && inner.stats.batches.load(Ordering::Relaxed) >= n
+    {
+        return Err(fjall::Error::Io(std::io::Error::other(
+            "injected write failure (JournalOptions::fail_after_batches)",
+        )));
+    }
     let mut batch = inner.db.batch();
     let mut durable = false;
     let mut results = Vec::with_capacity(ops.len());

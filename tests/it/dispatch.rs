@@ -686,3 +686,56 @@ async fn two_consumers_share_one_app_and_journal() {
     assert_eq!(per, vec![60, 100]);
     assert_eq!(app.journal().state_scan("seen").unwrap().len(), 160);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_write_failure_stops_the_runtime_and_commits_nothing_past_durable_data() {
+    let topic = common::unique("fsync-fail");
+    let group = common::unique("fsync-fail-g");
+    produce(&topic, 3, 3000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = kafka_once::journal::JournalOptions {
+        fail_after_batches: Some(15),
+        ..Default::default()
+    };
+    let app = Arc::new(
+        KafkaOnce::open_with(dir.path(), options)
+            .unwrap()
+            .handle_signals(false),
+    );
+    app.kafka_consumer(runtime_config(&group), [topic.clone()])
+        .commit_interval(Duration::from_millis(50))
+        .workflow(|ctx: WorkflowContext, msg: KafkaMessage| async move {
+            let key = format!("{}/{}", msg.partition(), msg.offset());
+            ctx.transaction(|tx| tx.put("done", key.as_bytes(), b"1"))
+                .await?;
+            Ok::<(), WorkflowError>(())
+        })
+        .unwrap();
+    let err = tokio::time::timeout(DEADLINE, app.run())
+        .await
+        .expect("the runtime must stop by itself")
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("injected write failure"), "{text}");
+    let processed = app.metrics()[0].processed;
+    assert!(processed < 3000, "the fault came too late to test anything");
+    // Every offset below each committed one has its transaction in the journal: the commits
+    // never passed durable data.
+    let done: std::collections::HashSet<String> = app
+        .journal()
+        .state_scan("done")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| String::from_utf8(k.to_vec()).unwrap())
+        .collect();
+    let committed = committed(&group, &topic, 3).await;
+    for (p, c) in &committed {
+        for o in 0..*c {
+            assert!(
+                done.contains(&format!("{p}/{o}")),
+                "{p}/{o} committed without a durable completion"
+            );
+        }
+    }
+    eprintln!("stopped after {processed} completions; committed {committed:?}");
+}
