@@ -44,6 +44,9 @@ pub struct WorkerOptions {
     pub commit_interval: Duration,
     /// What the workflow does.
     pub workflow: DemoWorkflow,
+    /// Copy every record (key and value, plus the `kafka-once.send-id` header) to this topic
+    /// with `ctx.send`, before the tally.
+    pub send_to: Option<String>,
 }
 
 /// The demo worker's workflow.
@@ -92,6 +95,7 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
     let in_order = opts.ordering != Ordering::None;
     let workflow = opts.workflow;
     let marker = opts.ledger.as_ref().map(|l| l.with_extension("killed"));
+    let send_to = opts.send_to.clone();
     app.kafka_consumer(opts.config, [opts.topic])
         .ordering(opts.ordering)
         .max_in_flight(opts.max_in_flight)
@@ -100,6 +104,7 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
         .workflow(move |ctx: WorkflowContext, msg: KafkaMessage| {
             let ledger = ledger.clone();
             let marker = marker.clone();
+            let send_to = send_to.clone();
             async move {
                 let append = |line: String| -> std::io::Result<()> {
                     if let Some(l) = &ledger {
@@ -141,6 +146,14 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
                             }
                         }
                     }
+                }
+                if let Some(topic) = &send_to {
+                    let mut copy =
+                        crate::producer::ProducerRecord::new(topic, msg.value().to_vec());
+                    if let Some(k) = msg.key() {
+                        copy = copy.key(k.to_vec());
+                    }
+                    ctx.send(copy).await?;
                 }
                 tally(&ctx, &msg, in_order, workflow == DemoWorkflow::Counter).await?;
                 Ok::<(), WorkflowError>(())
@@ -333,6 +346,10 @@ pub struct DriveOptions {
     pub kill_after: std::ops::Range<Duration>,
     /// Give up after this long.
     pub deadline: Duration,
+    /// Extra environment variables for the worker processes.
+    pub env: Vec<(String, String)>,
+    /// Restart a worker that died on its own (a fail point), instead of failing.
+    pub restart_crashed: bool,
 }
 
 /// Progress of [`drive`].
@@ -368,6 +385,7 @@ pub async fn drive(
         Command::new(&opts.exe)
             .arg("demo-worker")
             .args(&opts.worker_args)
+            .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(log)
@@ -403,6 +421,11 @@ pub async fn drive(
             ));
         }
         if let Ok(Some(status)) = child.try_wait() {
+            if opts.restart_crashed && !status.success() {
+                tracing::info!(%status, "the worker died on its own; restarting it");
+                child = spawn()?;
+                continue;
+            }
             break Err(format!(
                 "the worker exited on its own ({status}); see {}",
                 opts.log.display()

@@ -291,3 +291,63 @@ impl Cluster {
         Ok(topics)
     }
 }
+
+impl Cluster {
+    /// The offset of the first record of `topic`/`partition` whose timestamp is at or after
+    /// `timestamp_ms` (ListOffsets with a timestamp, as the Java client's `offsetsForTimes`), or
+    /// `None` when no record is that recent. Special timestamps: -1 is the log end offset, -2 the
+    /// log start offset.
+    ///
+    /// Cancel safety: safe.
+    pub async fn offset_for_timestamp(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp_ms: i64,
+    ) -> Result<Option<i64>, ClusterError> {
+        use kafka_protocol::messages::list_offsets_request::{
+            ListOffsetsPartition, ListOffsetsTopic,
+        };
+        use kafka_protocol::messages::{BrokerId, ListOffsetsRequest};
+        let context = || format!("list offsets of {topic}/{partition}");
+        self.with_retries("list offsets", || async {
+            let snapshot = match self.metadata().leader(topic, partition) {
+                Some(_) => self.metadata(),
+                None => self.refresh_topics(&[topic]).await?,
+            };
+            let (leader, epoch) = snapshot
+                .leader(topic, partition)
+                .map(|(b, e)| (b.node_id, e))
+                .ok_or_else(|| {
+                    ClusterError::broker(ErrorCode::LeaderNotAvailable, context(), None)
+                })?;
+            let conn = self.broker(leader).await?;
+            let request = ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_topics(vec![
+                    ListOffsetsTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                        .with_partitions(vec![
+                            ListOffsetsPartition::default()
+                                .with_partition_index(partition)
+                                .with_current_leader_epoch(epoch)
+                                .with_timestamp(timestamp_ms),
+                        ]),
+                ]);
+            let response = conn.request(&request).await?;
+            let r = response
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter())
+                .find(|p| p.partition_index == partition)
+                .ok_or_else(|| {
+                    ClusterError::broker(ErrorCode::UnknownServerError, context(), None)
+                })?;
+            if let Some(code) = ErrorCode::from_i16(r.error_code) {
+                return Err(ClusterError::broker(code, context(), None));
+            }
+            Ok((r.offset >= 0).then_some(r.offset))
+        })
+        .await
+    }
+}

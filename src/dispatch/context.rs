@@ -393,11 +393,19 @@ impl WorkflowContext {
         Ok(())
     }
 
-    /// Produces `record` through the runtime's idempotent producer as a step: once the step is
-    /// recorded, a re-run does not send it again. (A crash after the broker acknowledged the
-    /// record but before the step was journaled sends it again on the re-run: the window is the
-    /// time of one fsync.)
-    pub async fn send(&self, record: ProducerRecord) -> Result<Sent, WorkflowError> {
+    /// Produces `record` through the runtime's idempotent producer as a step, exactly once:
+    /// once the step is recorded a re-run does not send again, and a re-run after a crash
+    /// between the broker's acknowledgement and the step's checkpoint finds the record it sent
+    /// instead of sending a second copy.
+    ///
+    /// How: before sending, the partition is fixed (the record's own, else the Java client's
+    /// key hash, else a hash of the step's id) and an intent (partition, time) is journaled; the
+    /// record carries the header `kafka-once.send-id` = `<workflow key>#<step index>`. A re-run
+    /// that finds an intent but no recorded step reads that partition from the intent's time
+    /// (ListOffsets by timestamp, with a minute of margin for clock skew) to its end, looking
+    /// for the header, and records what it finds; only when nothing is there does it send.
+    pub async fn send(&self, mut record: ProducerRecord) -> Result<Sent, WorkflowError> {
+        const INTENTS: &str = "kafka-once-send-intents";
         let name = format!("send {}", record.topic);
         let (index, recorded) = self.next_step(&name)?;
         if let Some(r) = recorded {
@@ -408,15 +416,82 @@ impl WorkflowContext {
             .clone()
             .ok_or_else(|| StepError::NoProducer("no producer configured".into()))?;
         let producer: Producer = source().await.map_err(StepError::NoProducer)?;
-        let delivery = producer.send(record).await?;
-        let meta = delivery.await?;
+        let token = format!("{}#{index}", self.key);
+        let intent_key = Journal::step_key(&self.key, index);
+        let intents = self.journal.state_keyspace(INTENTS)?;
+        let forget = || StateWrite {
+            keyspace: intents.clone(),
+            key: intent_key.clone(),
+            value: None,
+        };
+        match self.journal.state_get(INTENTS, &intent_key)? {
+            Some(intent) => {
+                let intent: SendIntent =
+                    serde_json::from_slice(&intent).map_err(|e| StepError::Output {
+                        key: self.key.to_string(),
+                        name: name.clone(),
+                        what: "deserialize intent",
+                        error: e.to_string(),
+                    })?;
+                if let Some(sent) = find_sent(
+                    &producer,
+                    &record.topic,
+                    intent.partition,
+                    intent.since_ms,
+                    &token,
+                )
+                .await?
+                {
+                    tracing::info!(%token, offset = sent.offset, "found the record a crashed run sent");
+                    return match self
+                        .record(index, &name, sent, Vec::new(), vec![forget()])
+                        .await?
+                    {
+                        Some(s) => Ok(s),
+                        None => unreachable_conflict(),
+                    };
+                }
+                record.partition = Some(intent.partition);
+            }
+            None => {
+                let partition = match record.partition {
+                    Some(p) => p,
+                    None => {
+                        let count = producer
+                            .cluster()
+                            .topic(&record.topic)
+                            .await?
+                            .filter(|t| !t.partitions.is_empty())
+                            .map(|t| t.partitions.len() as i32)
+                            .ok_or_else(|| format!("unknown topic {:?}", record.topic))?;
+                        let hashed = record.key.as_deref().unwrap_or(token.as_bytes());
+                        crate::producer::partitioner::partition_for_key(hashed, count)
+                    }
+                };
+                record.partition = Some(partition);
+                let intent = SendIntent {
+                    partition,
+                    since_ms: now_ms() - 60_000,
+                };
+                self.journal
+                    .write_state(vec![StateWrite {
+                        keyspace: intents.clone(),
+                        key: intent_key.clone(),
+                        value: Some(serde_json::to_vec(&intent).map_err(|e| e.to_string())?),
+                    }])
+                    .await?;
+            }
+        }
+        let record = record.header(SEND_ID, token);
+        let meta = producer.send(record).await?.await?;
+        fail_point("after-send");
         let sent = Sent {
             topic: meta.topic.to_string(),
             partition: meta.partition,
             offset: meta.offset,
         };
         match self
-            .record(index, &name, sent, Vec::new(), Vec::new())
+            .record(index, &name, sent, Vec::new(), vec![forget()])
             .await?
         {
             Some(s) => Ok(s),
@@ -428,6 +503,99 @@ impl WorkflowContext {
     pub fn state_get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Bytes>, JournalError> {
         self.journal.state_get(keyspace, key)
     }
+}
+
+/// Fault injection for crash tests: with `KAFKA_ONCE_FAILPOINTS=name:/path/marker`, the process
+/// SIGKILLs itself the first time it passes the named point (the marker file, created then,
+/// makes it once). Unset, this does nothing.
+fn fail_point(name: &str) {
+    let Some(spec) = std::env::var_os("KAFKA_ONCE_FAILPOINTS") else {
+        return;
+    };
+    let spec = spec.to_string_lossy();
+    for item in spec.split(',') {
+        if let Some((point, marker)) = item.split_once(':')
+            && point == name
+            && std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(marker)
+                .is_ok()
+        {
+            tracing::warn!(point, "fail point reached: SIGKILL");
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &std::process::id().to_string()])
+                .status();
+        }
+    }
+}
+
+/// The header that identifies a record sent by `ctx.send`.
+pub const SEND_ID: &str = "kafka-once.send-id";
+
+/// What `ctx.send` journals before sending.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SendIntent {
+    partition: i32,
+    since_ms: i64,
+}
+
+/// Looks for the record with `kafka-once.send-id` = `token` in `topic`/`partition`, from the
+/// first record at or after `since_ms` to the partition's current end.
+async fn find_sent(
+    producer: &Producer,
+    topic: &str,
+    partition: i32,
+    since_ms: i64,
+    token: &str,
+) -> Result<Option<Sent>, WorkflowError> {
+    let cluster = producer.cluster();
+    let Some(start) = cluster
+        .offset_for_timestamp(topic, partition, since_ms)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let end = cluster
+        .offset_for_timestamp(topic, partition, -1)
+        .await?
+        .unwrap_or(start);
+    if end <= start {
+        return Ok(None);
+    }
+    let consumer = crate::consumer::Consumer::builder(cluster.config().clone())
+        .cluster(cluster.clone())
+        .build()
+        .await?;
+    let tp = crate::consumer::TopicPartition::new(topic, partition);
+    consumer.assign_partitions(&[(tp, Some(start))]).await?;
+    let mut found = None;
+    loop {
+        let r = match tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await {
+            Ok(r) => r?,
+            Err(_) => {
+                consumer.close().await;
+                return Err(format!("timed out reading {topic}/{partition} for {token}").into());
+            }
+        };
+        let hit = r
+            .headers
+            .iter()
+            .any(|h| h.key == SEND_ID && h.value.as_deref() == Some(token.as_bytes()));
+        if hit {
+            found = Some(Sent {
+                topic: topic.to_string(),
+                partition,
+                offset: r.offset,
+            });
+            break;
+        }
+        if r.offset + 1 >= end {
+            break;
+        }
+    }
+    consumer.close().await;
+    Ok(found)
 }
 
 /// A step with no reads cannot conflict.

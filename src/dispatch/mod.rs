@@ -81,7 +81,7 @@ use crate::config::ClientConfig;
 use crate::journal::{Journal, JournalOptions};
 
 pub use completion_map::MAX_METADATA;
-pub use context::{Sent, StepError, Transaction, WorkflowContext};
+pub use context::{SEND_ID, Sent, StepError, Transaction, WorkflowContext};
 pub use error::{DispatchError, WorkflowError};
 pub use message::KafkaMessage;
 pub use metrics::{Halted, MetricsSnapshot};

@@ -408,6 +408,18 @@ impl Journal {
         Ok(out)
     }
 
+    /// Applies state writes on their own and waits until they are durable.
+    pub(crate) async fn write_state(&self, state: Vec<StateWrite>) -> Result<(), JournalError> {
+        let (ack, rx) = oneshot::channel();
+        self.send(Op::State { state, ack })?;
+        rx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// The key under which step `index` of `key`'s workflow is stored.
+    pub(crate) fn step_key(key: &RecordKey, index: u32) -> Vec<u8> {
+        step::step_key(&key.encode(), index)
+    }
+
     /// Waits until every write sent before this call is durable.
     pub async fn sync(&self) -> Result<(), JournalError> {
         let (ack, rx) = oneshot::channel();

@@ -65,6 +65,11 @@ pub(crate) enum Op {
         state: Vec<StateWrite>,
         ack: oneshot::Sender<Result<FinishResult, JournalError>>,
     },
+    /// State writes on their own, acknowledged once durable.
+    State {
+        state: Vec<StateWrite>,
+        ack: oneshot::Sender<Result<(), JournalError>>,
+    },
     /// Removes the record entries (and their steps) from one key up to (not including) another.
     Prune {
         prefix: Vec<u8>,
@@ -217,6 +222,17 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
                 }
                 n
             }
+            Op::State { state, .. } => {
+                durable = true;
+                for w in state {
+                    written.insert((w.keyspace.name(), w.key.as_slice()), w.value.as_deref());
+                    match &w.value {
+                        Some(v) => batch.insert(&w.keyspace, w.key.as_slice(), v.as_slice()),
+                        None => batch.remove(&w.keyspace, w.key.as_slice()),
+                    }
+                }
+                0
+            }
             Op::Sync { .. } => {
                 durable = true;
                 0
@@ -287,7 +303,7 @@ fn ack_all(inner: &Inner, ops: Vec<Op>, results: Vec<usize>) {
                 inner.stats.pruned.fetch_add(n as u64, Ordering::Relaxed);
                 let _ = ack.send(Ok(n));
             }
-            Op::Sync { ack } => {
+            Op::Sync { ack } | Op::State { ack, .. } => {
                 let _ = ack.send(Ok(()));
             }
         }
@@ -302,7 +318,7 @@ fn fail_all(ops: Vec<Op>, cause: &Arc<str>) {
             Op::Finish { ack, .. } | Op::Step { ack, .. } => {
                 let _ = ack.send(Err(err()));
             }
-            Op::Sync { ack } => {
+            Op::Sync { ack } | Op::State { ack, .. } => {
                 let _ = ack.send(Err(err()));
             }
             Op::Prune { ack, .. } => {

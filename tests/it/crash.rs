@@ -22,7 +22,7 @@ const KILLS: usize = 20;
 const MAX_IN_FLIGHT: usize = 256;
 
 /// Produces `n` records keyed `k{i % 97}`; returns the end offsets and the records per key.
-async fn produce_counted(
+pub async fn produce_counted(
     topic: &str,
     partitions: i32,
     n: usize,
@@ -97,6 +97,8 @@ async fn crash_loop(ordering: &str, counter: bool) {
         kills: KILLS,
         kill_after: Duration::from_millis(200)..Duration::from_millis(1500),
         deadline: Duration::from_secs(300),
+        env: Vec::new(),
+        restart_crashed: false,
     };
     let (kills, took) = drive(&opts, |_| {}).await.unwrap_or_else(|e| {
         let text = std::fs::read_to_string(&log).unwrap_or_default();

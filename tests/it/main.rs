@@ -20,4 +20,5 @@ mod partitioner;
 mod producer;
 mod producer_scripted;
 mod restart;
+mod send;
 mod steps;

@@ -90,6 +90,9 @@ pub struct WorkerArgs {
     /// Run three checkpointed steps per record (ledger lines per step).
     #[arg(long)]
     pub steps: bool,
+    /// Copy every record to this topic with `ctx.send` (exactly once).
+    #[arg(long)]
+    pub send_to: Option<String>,
     /// With --steps: SIGKILL the worker once, right after this step of the first record.
     #[arg(long, requires = "steps")]
     pub kill_after_step: Option<u32>,
@@ -123,6 +126,7 @@ pub async fn worker(args: WorkerArgs) -> Result<(), Error> {
         ledger: args.ledger,
         max_in_flight: args.max_in_flight,
         commit_interval: Duration::from_millis(200),
+        send_to: args.send_to,
         workflow: if args.steps {
             DemoWorkflow::Steps {
                 kill_after: args.kill_after_step,
@@ -242,6 +246,8 @@ pub async fn demo(args: DemoArgs) -> Result<(), Error> {
         kills: args.kills,
         kill_after: Duration::from_millis(1500)..Duration::from_millis(6000),
         deadline: Duration::from_secs(3600),
+        env: Vec::new(),
+        restart_crashed: false,
     };
     let (kills, took) = drive(&opts, |p| {
         if p.killed {
