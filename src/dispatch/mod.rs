@@ -66,6 +66,7 @@
 
 mod completion_map;
 mod context;
+mod direct;
 mod error;
 mod message;
 mod metrics;
@@ -82,6 +83,10 @@ use crate::journal::{Journal, JournalOptions};
 
 pub use completion_map::MAX_METADATA;
 pub use context::{SEND_ID, Sent, StepError, Transaction, WorkflowContext};
+pub use direct::{
+    WORKFLOWS, WorkflowFailure, WorkflowHandle, WorkflowRecord, WorkflowStatus,
+    list as list_workflows, set_status as set_workflow_status,
+};
 pub use error::{DispatchError, WorkflowError};
 pub use message::KafkaMessage;
 pub use metrics::{Halted, MetricsSnapshot};
@@ -187,6 +192,7 @@ pub struct KafkaOnce {
     shutdown: watch::Sender<bool>,
     running: Mutex<Vec<Arc<runtime::Shared>>>,
     signals: bool,
+    direct: Arc<direct::Running>,
 }
 
 impl std::fmt::Debug for KafkaOnce {
@@ -219,6 +225,7 @@ impl KafkaOnce {
             shutdown: watch::channel(false).0,
             running: Mutex::new(Vec::new()),
             signals: true,
+            direct: Arc::default(),
         }
     }
 
@@ -247,6 +254,76 @@ impl KafkaOnce {
             settings: Settings::default(),
             grace: None,
         }
+    }
+
+    /// Starts the workflow `id` outside Kafka: `handler(ctx, input)` with the same steps,
+    /// transactions and sleeps as a Kafka workflow, retried per [`RetryPolicy::default`].
+    ///
+    /// Idempotent per id: when `id` was started before, this returns a handle to that workflow
+    /// (and its result), and does not run it again. A workflow left pending by a crashed process
+    /// is resumed (with its recorded input and steps) by the first `start_workflow` with its id,
+    /// or by [`resume_workflows`](Self::resume_workflows).
+    ///
+    /// ```no_run
+    /// # use kafka_once::dispatch::{KafkaOnce, WorkflowContext, WorkflowError};
+    /// # async fn demo(app: KafkaOnce) -> Result<(), Box<dyn std::error::Error>> {
+    /// let handle = app
+    ///     .start_workflow("invoice-2026-42", 42u64, |ctx: WorkflowContext, n: u64| async move {
+    ///         let total: u64 = ctx.step("sum", || async move { Ok::<_, WorkflowError>(n * 2) }).await?;
+    ///         Ok::<u64, WorkflowError>(total)
+    ///     })
+    ///     .await?;
+    /// assert_eq!(handle.result().await?, 84);
+    /// # Ok(()) }
+    /// ```
+    pub async fn start_workflow<I, O, F, Fut, E>(
+        &self,
+        id: &str,
+        input: I,
+        handler: F,
+    ) -> Result<WorkflowHandle<O>, DispatchError>
+    where
+        I: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        O: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        F: Fn(WorkflowContext, I) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<O, E>> + Send + 'static,
+        E: Into<WorkflowError> + Send + 'static,
+    {
+        direct::start(
+            &self.journal,
+            &self.direct,
+            RetryPolicy::default(),
+            id,
+            input,
+            handler,
+        )
+        .await
+    }
+
+    /// Resumes every pending direct workflow in the journal with `handler` (for an app with
+    /// one kind of direct workflow; with several, call [`start_workflow`](Self::start_workflow)
+    /// per id). Returns their handles.
+    pub async fn resume_workflows<I, O, F, Fut, E>(
+        &self,
+        handler: F,
+    ) -> Result<Vec<WorkflowHandle<O>>, DispatchError>
+    where
+        I: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        O: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        F: Fn(WorkflowContext, I) -> Fut + Clone + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<O, E>> + Send + 'static,
+        E: Into<WorkflowError> + Send + 'static,
+    {
+        let mut handles = Vec::new();
+        for (id, record) in direct::list(&self.journal)? {
+            if record.status == WorkflowStatus::Pending {
+                let input: I = serde_json::from_value(record.input).map_err(|e| {
+                    DispatchError::Config(format!("workflow {id}: recorded input: {e}"))
+                })?;
+                handles.push(self.start_workflow(&id, input, handler.clone()).await?);
+            }
+        }
+        Ok(handles)
     }
 
     /// A handle that stops [`run`](Self::run) from anywhere.

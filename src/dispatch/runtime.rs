@@ -988,7 +988,14 @@ impl<F: Future + Unpin> Future for CatchUnwind<F> {
     }
 }
 
-fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+/// Runs `fut` to completion, turning a panic into an `Err` with its payload.
+pub(crate) async fn catch_unwind<F: Future>(
+    fut: F,
+) -> Result<F::Output, Box<dyn std::any::Any + Send>> {
+    CatchUnwind(Box::pin(fut)).await
+}
+
+pub(crate) fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         s.to_string()
     } else if let Some(s) = p.downcast_ref::<String>() {

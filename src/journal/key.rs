@@ -167,9 +167,34 @@ impl RecordKey {
     }
 }
 
+/// The topic name that marks the key of a workflow started directly (not by a record); Kafka
+/// topic names cannot contain `#`, so it never collides with a real topic.
+pub const DIRECT_TOPIC: &str = "#workflow";
+
+impl RecordKey {
+    /// The key of the workflow started directly with id `id`.
+    pub fn direct(id: &str) -> Self {
+        Self {
+            group: id.into(),
+            topic: DIRECT_TOPIC.into(),
+            topic_id: Uuid::nil(),
+            partition: 0,
+            offset: 0,
+        }
+    }
+
+    /// The id, when this is the key of a directly started workflow.
+    pub fn direct_id(&self) -> Option<&str> {
+        (&*self.topic == DIRECT_TOPIC).then_some(&*self.group)
+    }
+}
+
 impl fmt::Display for RecordKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.partition_key(), self.offset)
+        match self.direct_id() {
+            Some(id) => write!(f, "workflow/{id}"),
+            None => write!(f, "{}/{}", self.partition_key(), self.offset),
+        }
     }
 }
 

@@ -50,7 +50,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use tokio::sync::oneshot;
 
 pub use entry::Entry;
-pub use key::{PartitionKey, RecordKey};
+pub use key::{DIRECT_TOPIC, PartitionKey, RecordKey};
 pub use step::StepRecord;
 pub(crate) use writer::{FinishResult, StateRead, StateWrite};
 

@@ -12,6 +12,7 @@ mod consume;
 mod demo;
 mod journal;
 mod produce;
+mod workflows;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,14 @@ enum Command {
     /// The demo's worker process (started by `demo`).
     #[command(hide = true)]
     DemoWorker(demo::WorkerArgs),
+    /// Durable workflows in a journal: `list`, `show`, `retry`, `cancel`.
+    Workflows {
+        #[command(subcommand)]
+        action: workflows::WorkflowsAction,
+        /// The journal directory.
+        #[arg(long, global = true, default_value = "./journal")]
+        path: PathBuf,
+    },
     /// Inspect a journal: `stats`, `verify`, `dump`.
     Journal {
         #[command(subcommand)]
@@ -192,6 +201,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Bench { action } => bench::run(action).await,
         Command::DemoWorker(args) => demo::worker(args).await,
         Command::Journal { action, path } => journal::run(action, &path),
+        Command::Workflows { action, path } => workflows::run(action, &path).await,
         Command::Broker { action, state_dir } => broker(action, state_dir).await,
         Command::Topics { action, connect } => topics(action, connect).await,
         Command::Produce {

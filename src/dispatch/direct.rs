@@ -1,0 +1,531 @@
+//! Workflows started directly, not by a Kafka record: [`KafkaOnce::start_workflow`] with an id,
+//! idempotent per id, with [`WorkflowHandle`]s and recovery from the journal.
+//!
+//! A direct workflow's key is [`RecordKey::direct`]`(id)`; its steps are journaled like a Kafka
+//! workflow's, and its completion is the same at-most-once journal entry. Its status, input and
+//! result live in the state keyspace `kafka-once-workflows` (id → JSON [`WorkflowRecord`]).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use crate::journal::{Entry, FinishResult, Journal, JournalError, RecordKey, StateWrite};
+
+use super::{DispatchError, RetryPolicy, WorkflowContext, WorkflowError};
+
+/// The state keyspace of direct workflows.
+pub const WORKFLOWS: &str = "kafka-once-workflows";
+
+/// Where a workflow stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkflowStatus {
+    /// Started, not finished (running, waiting for a retry, or interrupted by a crash).
+    Pending,
+    /// Finished with a result.
+    Completed,
+    /// Every attempt failed.
+    Failed,
+    /// Dead-lettered (Kafka workflows).
+    DeadLettered,
+    /// Cancelled before it finished.
+    Cancelled,
+}
+
+/// What the journal keeps of a direct workflow.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WorkflowRecord {
+    /// Record format version (1).
+    pub version: u8,
+    /// The status.
+    pub status: WorkflowStatus,
+    /// The input, JSON.
+    pub input: serde_json::Value,
+    /// The result, JSON, once completed.
+    pub output: Option<serde_json::Value>,
+    /// The last error, once failed.
+    pub error: Option<String>,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// The shared, in-process view of running direct workflows: id → status updates.
+#[derive(Default)]
+pub(crate) struct Running {
+    map: Mutex<HashMap<String, watch::Receiver<Option<WorkflowRecord>>>>,
+}
+
+/// A handle to a direct workflow: its status and, once finished, its result.
+pub struct WorkflowHandle<O> {
+    id: String,
+    journal: Journal,
+    updates: Option<watch::Receiver<Option<WorkflowRecord>>>,
+    _output: PhantomData<fn() -> O>,
+}
+
+impl<O> std::fmt::Debug for WorkflowHandle<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkflowHandle")
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+/// Why [`WorkflowHandle::result`] has no output.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkflowFailure {
+    /// Every attempt failed; the last error.
+    #[error("workflow {id} failed: {error}")]
+    Failed {
+        /// The workflow id.
+        id: String,
+        /// The last attempt's error.
+        error: String,
+    },
+    /// The workflow was cancelled.
+    #[error("workflow {0} was cancelled")]
+    Cancelled(String),
+    /// The workflow is pending and nothing in this process runs it (resume it with
+    /// [`KafkaOnce::start_workflow`] or [`KafkaOnce::resume_workflows`]).
+    #[error("workflow {0} is pending and not running in this process")]
+    NotRunning(String),
+    /// The recorded output is not of the type asked for.
+    #[error("workflow {id}: output does not deserialize: {error}")]
+    Output {
+        /// The workflow id.
+        id: String,
+        /// serde's message.
+        error: String,
+    },
+    /// The journal failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+pub(crate) fn read_record(
+    journal: &Journal,
+    id: &str,
+) -> Result<Option<WorkflowRecord>, JournalError> {
+    match journal.state_get(WORKFLOWS, id.as_bytes())? {
+        None => Ok(None),
+        Some(v) => serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| JournalError::Corrupt {
+                what: format!("workflow record {id:?}"),
+                why: e.to_string(),
+            }),
+    }
+}
+
+fn record_write(
+    journal: &Journal,
+    id: &str,
+    r: &WorkflowRecord,
+) -> Result<StateWrite, JournalError> {
+    Ok(StateWrite {
+        keyspace: journal.state_keyspace(WORKFLOWS)?,
+        key: id.as_bytes().to_vec(),
+        value: Some(serde_json::to_vec(r).map_err(|e| JournalError::InvalidKey(e.to_string()))?),
+    })
+}
+
+impl<O: DeserializeOwned> WorkflowHandle<O> {
+    /// The workflow id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The status now.
+    pub fn status(&self) -> Result<WorkflowStatus, JournalError> {
+        Ok(read_record(&self.journal, &self.id)?.map_or(WorkflowStatus::Pending, |r| r.status))
+    }
+
+    /// Waits until the workflow finishes and returns its output.
+    ///
+    /// Cancel safety: safe.
+    pub async fn result(&self) -> Result<O, WorkflowFailure> {
+        if let Some(mut rx) = self.updates.clone() {
+            let _ = rx
+                .wait_for(|r| {
+                    r.as_ref()
+                        .is_some_and(|r| r.status != WorkflowStatus::Pending)
+                })
+                .await;
+        }
+        let record = read_record(&self.journal, &self.id)?
+            .ok_or_else(|| WorkflowFailure::NotRunning(self.id.clone()))?;
+        match record.status {
+            WorkflowStatus::Completed => serde_json::from_value(record.output.unwrap_or_default())
+                .map_err(|e| WorkflowFailure::Output {
+                    id: self.id.clone(),
+                    error: e.to_string(),
+                }),
+            WorkflowStatus::Failed | WorkflowStatus::DeadLettered => Err(WorkflowFailure::Failed {
+                id: self.id.clone(),
+                error: record.error.unwrap_or_default(),
+            }),
+            WorkflowStatus::Cancelled => Err(WorkflowFailure::Cancelled(self.id.clone())),
+            WorkflowStatus::Pending => Err(WorkflowFailure::NotRunning(self.id.clone())),
+        }
+    }
+}
+
+/// Starts (or attaches to) the direct workflow `id`.
+pub(crate) async fn start<I, O, F, Fut, E>(
+    journal: &Journal,
+    running: &Arc<Running>,
+    retry: RetryPolicy,
+    id: &str,
+    input: I,
+    handler: F,
+) -> Result<WorkflowHandle<O>, DispatchError>
+where
+    I: Serialize + DeserializeOwned + Send + 'static,
+    O: Serialize + DeserializeOwned + Send + 'static,
+    F: Fn(WorkflowContext, I) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, E>> + Send + 'static,
+    E: Into<WorkflowError> + Send + 'static,
+{
+    if id.is_empty() || id.len() > 1024 {
+        return Err(DispatchError::Config(
+            "a workflow id has 1 to 1024 bytes".into(),
+        ));
+    }
+    let handle = |updates| WorkflowHandle {
+        id: id.to_string(),
+        journal: journal.clone(),
+        updates,
+        _output: PhantomData,
+    };
+    if let Some(rx) = running
+        .map
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(id)
+    {
+        return Ok(handle(Some(rx.clone())));
+    }
+    let (input, attempts) = match read_record(journal, id)? {
+        Some(r) if r.status != WorkflowStatus::Pending => return Ok(handle(None)),
+        // Pending from an earlier process: resume it with its recorded input.
+        Some(r) => (
+            serde_json::from_value::<I>(r.input.clone()).map_err(|e| {
+                DispatchError::Config(format!("workflow {id}: recorded input: {e}"))
+            })?,
+            r.attempts,
+        ),
+        None => {
+            let record = WorkflowRecord {
+                version: 1,
+                status: WorkflowStatus::Pending,
+                input: serde_json::to_value(&input)
+                    .map_err(|e| DispatchError::Config(format!("workflow {id}: input: {e}")))?,
+                output: None,
+                error: None,
+                attempts: 0,
+            };
+            journal
+                .write_state(vec![record_write(journal, id, &record)?])
+                .await?;
+            (input, 0)
+        }
+    };
+    let (tx, rx) = watch::channel(None);
+    running
+        .map
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id.to_string(), rx.clone());
+    let journal2 = journal.clone();
+    let running2 = running.clone();
+    let id2 = id.to_string();
+    tokio::spawn(async move {
+        let outcome = run(&journal2, retry, &id2, input, attempts, handler).await;
+        let record = match outcome {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!(workflow = %id2, error = %e, "direct workflow stopped");
+                None
+            }
+        };
+        running2
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id2);
+        tx.send_replace(record.or(Some(WorkflowRecord {
+            version: 1,
+            status: WorkflowStatus::Pending,
+            input: serde_json::Value::Null,
+            output: None,
+            error: None,
+            attempts,
+        })));
+    });
+    Ok(handle(Some(rx)))
+}
+
+async fn run<I, O, F, Fut, E>(
+    journal: &Journal,
+    retry: RetryPolicy,
+    id: &str,
+    input: I,
+    prior: u32,
+    handler: F,
+) -> Result<WorkflowRecord, JournalError>
+where
+    I: Serialize + DeserializeOwned,
+    O: Serialize,
+    F: Fn(WorkflowContext, I) -> Fut,
+    Fut: Future<Output = Result<O, E>>,
+    E: Into<WorkflowError>,
+{
+    let key = RecordKey::direct(id);
+    let input_json = serde_json::to_value(&input).unwrap_or_default();
+    let mut backoff = retry.initial_backoff;
+    let mut attempt = prior;
+    let mut failures = 0;
+    loop {
+        if read_record(journal, id)?.is_some_and(|r| r.status == WorkflowStatus::Cancelled) {
+            return read_record(journal, id).map(|r| r.unwrap_or_else(cancelled_record));
+        }
+        attempt += 1;
+        journal.started(&key, attempt)?;
+        let ctx = WorkflowContext::detached(journal.clone(), key.clone(), attempt)?;
+        let input: I =
+            serde_json::from_value(input_json.clone()).map_err(|e| JournalError::Corrupt {
+                what: format!("workflow {id} input"),
+                why: e.to_string(),
+            })?;
+        let result = super::runtime::catch_unwind(handler(ctx, input)).await;
+        let error = match result {
+            Ok(Ok(output)) => {
+                let record = WorkflowRecord {
+                    version: 1,
+                    status: WorkflowStatus::Completed,
+                    input: input_json.clone(),
+                    output: Some(serde_json::to_value(&output).unwrap_or_default()),
+                    error: None,
+                    attempts: attempt,
+                };
+                let write = record_write(journal, id, &record)?;
+                let entry = Entry::Completed {
+                    attempts: attempt,
+                    at_ms: 0,
+                };
+                let result = journal
+                    .complete_with(&key, entry, true, Vec::new(), vec![write])
+                    .await?;
+                // The status record holds the result now: the steps and the entry can go.
+                journal
+                    .prune_range(&key.partition_key(), Some(0), 1)
+                    .await?;
+                return match result {
+                    FinishResult::Written => Ok(record),
+                    _ => read_record(journal, id).map(|r| r.unwrap_or(record)),
+                };
+            }
+            Ok(Err(e)) => e.into().to_string(),
+            Err(p) => format!("panicked: {}", super::runtime::panic_text(p)),
+        };
+        failures += 1;
+        tracing::warn!(workflow = %id, attempt, error, "direct workflow attempt failed");
+        if failures >= retry.max_attempts {
+            let record = WorkflowRecord {
+                version: 1,
+                status: WorkflowStatus::Failed,
+                input: input_json,
+                output: None,
+                error: Some(error),
+                attempts: attempt,
+            };
+            journal
+                .write_state(vec![record_write(journal, id, &record)?])
+                .await?;
+            return Ok(record);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(retry.max_backoff.max(Duration::from_millis(1)));
+    }
+}
+
+fn cancelled_record() -> WorkflowRecord {
+    WorkflowRecord {
+        version: 1,
+        status: WorkflowStatus::Cancelled,
+        input: serde_json::Value::Null,
+        output: None,
+        error: None,
+        attempts: 0,
+    }
+}
+
+/// Sets a direct workflow's status (for `workflows retry` and `cancel`): `Pending` again for a
+/// failed one, `Cancelled` for a pending one. Returns the old status.
+pub async fn set_status(
+    journal: &Journal,
+    id: &str,
+    to: WorkflowStatus,
+) -> Result<WorkflowStatus, DispatchError> {
+    let id = id.to_string();
+    {
+        let mut r = read_record(journal, &id)?
+            .ok_or_else(|| DispatchError::Config(format!("no workflow {id:?}")))?;
+        let from = r.status;
+        let allowed = matches!(
+            (from, to),
+            (
+                WorkflowStatus::Failed | WorkflowStatus::Cancelled,
+                WorkflowStatus::Pending
+            ) | (WorkflowStatus::Pending, WorkflowStatus::Cancelled)
+        );
+        if !allowed {
+            return Err(DispatchError::Config(format!(
+                "workflow {id:?} is {from:?}; cannot make it {to:?}"
+            )));
+        }
+        r.status = to;
+        if to == WorkflowStatus::Pending {
+            r.error = None;
+        }
+        journal
+            .write_state(vec![record_write(journal, &id, &r)?])
+            .await?;
+        Ok(from)
+    }
+}
+
+/// Every direct workflow in the journal, by id.
+pub fn list(journal: &Journal) -> Result<Vec<(String, WorkflowRecord)>, JournalError> {
+    let mut out = Vec::new();
+    for (k, v) in journal.state_scan(WORKFLOWS)? {
+        let id = String::from_utf8_lossy(&k).to_string();
+        let r: WorkflowRecord = serde_json::from_slice(&v).map_err(|e| JournalError::Corrupt {
+            what: format!("workflow record {id:?}"),
+            why: e.to_string(),
+        })?;
+        out.push((id, r));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::dispatch::KafkaOnce;
+
+    #[tokio::test]
+    async fn a_second_start_with_the_same_id_returns_the_first_result_without_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = KafkaOnce::open(dir.path()).unwrap();
+        let runs = Arc::new(AtomicU32::new(0));
+        let handler = {
+            let runs = runs.clone();
+            move |ctx: WorkflowContext, n: u64| {
+                let runs = runs.clone();
+                async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    let doubled: u64 = ctx
+                        .step("double", || async move { Ok::<_, WorkflowError>(n * 2) })
+                        .await?;
+                    Ok::<u64, WorkflowError>(doubled + 1)
+                }
+            }
+        };
+        let first = app
+            .start_workflow("wf-1", 20u64, handler.clone())
+            .await
+            .unwrap();
+        assert_eq!(first.result().await.unwrap(), 41);
+        assert_eq!(first.status().unwrap(), WorkflowStatus::Completed);
+        let second = app.start_workflow("wf-1", 999u64, handler).await.unwrap();
+        assert_eq!(second.result().await.unwrap(), 41);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        // Finished: its steps and entry were pruned, the status record stays.
+        assert!(
+            app.journal()
+                .steps(&RecordKey::direct("wf-1"))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(list(app.journal()).unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_workflow_retried_resumes_after_its_recorded_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = KafkaOnce::open(dir.path()).unwrap();
+        let step_runs = Arc::new(AtomicU32::new(0));
+        let failing = {
+            let step_runs = step_runs.clone();
+            move |ctx: WorkflowContext, _: String| {
+                let step_runs = step_runs.clone();
+                async move {
+                    let _: u32 = ctx
+                        .step("reserve", || async {
+                            Ok::<_, WorkflowError>(step_runs.fetch_add(1, Ordering::SeqCst))
+                        })
+                        .await?;
+                    Err::<String, WorkflowError>("payment service down".into())
+                }
+            }
+        };
+        let h = app
+            .start_workflow("order-7", "A-1".to_string(), failing)
+            .await
+            .unwrap();
+        let err = h.result().await.unwrap_err();
+        assert!(err.to_string().contains("payment service down"), "{err}");
+        assert_eq!(h.status().unwrap(), WorkflowStatus::Failed);
+        assert_eq!(
+            step_runs.load(Ordering::SeqCst),
+            1,
+            "the recorded step ran once over 5 attempts"
+        );
+        // `workflows retry`: pending again; the next start resumes it, after the recorded step.
+        assert_eq!(
+            set_status(app.journal(), "order-7", WorkflowStatus::Pending)
+                .await
+                .unwrap(),
+            WorkflowStatus::Failed
+        );
+        let fixed = {
+            let step_runs = step_runs.clone();
+            move |ctx: WorkflowContext, sku: String| {
+                let step_runs = step_runs.clone();
+                async move {
+                    let n: u32 = ctx
+                        .step("reserve", || async {
+                            Ok::<_, WorkflowError>(100 + step_runs.fetch_add(1, Ordering::SeqCst))
+                        })
+                        .await?;
+                    Ok::<String, WorkflowError>(format!("{sku} reserved as #{n}"))
+                }
+            }
+        };
+        let handles = app.resume_workflows(fixed).await.unwrap();
+        assert_eq!(handles.len(), 1);
+        assert_eq!(handles[0].result().await.unwrap(), "A-1 reserved as #0");
+        assert_eq!(step_runs.load(Ordering::SeqCst), 1);
+        // Completed workflows cannot be cancelled; unknown ids are an error.
+        assert!(
+            set_status(app.journal(), "order-7", WorkflowStatus::Cancelled)
+                .await
+                .is_err()
+        );
+        assert!(
+            set_status(app.journal(), "nope", WorkflowStatus::Pending)
+                .await
+                .is_err()
+        );
+    }
+}
