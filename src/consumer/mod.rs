@@ -15,6 +15,7 @@
 pub mod assignor;
 pub mod fetcher;
 pub mod group;
+mod stream;
 
 pub use fetcher::{
     Consumer, ConsumerBuilder, ConsumerError, ConsumerRecord, FetchRequestInfo, OFFSET_BEGINNING,
@@ -24,3 +25,4 @@ pub use group::{
     CommitError, Generation, GroupConsumer, GroupError, GroupHandle, OffsetAndMetadata,
     RebalanceListener,
 };
+pub use stream::{GroupRecordStream, RecordStream};

@@ -704,3 +704,65 @@ async fn heartbeats_continue_during_a_slow_listener() {
     assert!(!listener.lost.load(Ordering::SeqCst));
     a.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_consume_with_a_group_resumes_where_the_last_run_committed() {
+    let topic = common::unique("cli-group");
+    let group = common::unique("cli-group-g");
+    crate::dispatch::produce(&topic, 1, 30).await;
+    let run = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-once"))
+            .args([
+                "consume",
+                "--topic",
+                &topic,
+                "--group",
+                &group,
+                "--from-beginning",
+            ])
+            .args(["-n", "10", "--bootstrap", &common::bootstrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first: Vec<String> = run().lines().map(str::to_string).collect();
+    let second: Vec<String> = run().lines().map(str::to_string).collect();
+    let want = |r: std::ops::Range<u32>| r.map(|i| i.to_string()).collect::<Vec<_>>();
+    assert_eq!(first, want(0..10));
+    assert_eq!(second, want(10..20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_come_out_of_a_stream_as_from_recv() {
+    use futures::StreamExt;
+    let topic = common::unique("stream");
+    let group = common::unique("stream-g");
+    crate::dispatch::produce(&topic, 2, 40).await;
+    let consumer = GroupConsumer::new(group_config(&group, AssignmentStrategy::Range, false))
+        .await
+        .unwrap();
+    consumer.subscribe(&[&topic]).unwrap();
+    let records: Vec<_> =
+        tokio::time::timeout(DEADLINE, consumer.stream().take(40).collect::<Vec<_>>())
+            .await
+            .unwrap();
+    let mut values: Vec<u32> = records
+        .into_iter()
+        .map(|r| {
+            String::from_utf8(r.unwrap().value.unwrap().to_vec())
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    values.sort();
+    assert_eq!(values, (0..40).collect::<Vec<u32>>());
+    consumer.close().await;
+    // A closed consumer's stream ends.
+    assert!(consumer.stream().next().await.is_none());
+}

@@ -30,6 +30,7 @@ pub enum Format {
 }
 
 /// What to consume and when to stop.
+#[derive(Clone)]
 pub struct Options {
     pub topic: String,
     pub partition: Option<i32>,
@@ -41,11 +42,8 @@ pub struct Options {
 }
 
 pub async fn run(config: ClientConfig, opts: Options) -> Result<(), Error> {
-    if opts.group.is_some() {
-        return Err(
-            "group consumption is not implemented yet; omit --group to read with manual assignment"
-                .into(),
-        );
+    if let Some(group) = &opts.group {
+        return run_group(config, group, opts.clone()).await;
     }
     let reset = if opts.from_beginning {
         AutoOffsetReset::Earliest
@@ -91,6 +89,55 @@ pub async fn run(config: ClientConfig, opts: Options) -> Result<(), Error> {
     };
     out.flush()?;
     drop(out);
+    consumer.close().await;
+    result
+}
+
+/// Consumes as a member of `group` (subscribed to the topic; `--from-beginning` applies when the
+/// group has no committed offset), committing what was printed on exit. `--partition` and
+/// `--exit` do not apply to a group.
+async fn run_group(config: ClientConfig, group: &str, opts: Options) -> Result<(), Error> {
+    use kafka_once::consumer::group::GroupConsumer;
+    if opts.partition.is_some() || opts.exit_at_end {
+        return Err("--partition and --exit cannot be used with --group".into());
+    }
+    let reset = if opts.from_beginning {
+        AutoOffsetReset::Earliest
+    } else {
+        AutoOffsetReset::Latest
+    };
+    let config = config
+        .to_builder()
+        .group_id(group)
+        .auto_offset_reset(reset)
+        .build()?;
+    let consumer = GroupConsumer::new(config).await?;
+    consumer.subscribe(&[&opts.topic])?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut printed = 0u64;
+    let result = loop {
+        if opts.count.is_some_and(|n| printed >= n) {
+            break Ok(());
+        }
+        out.flush()?;
+        let next = tokio::select! {
+            r = consumer.recv() => r,
+            _ = tokio::signal::ctrl_c() => break Ok(()),
+        };
+        match next {
+            Ok(record) => {
+                print(&mut out, &record, opts.format)?;
+                printed += 1;
+            }
+            Err(e) => break Err(Error::from(e)),
+        }
+    };
+    out.flush()?;
+    drop(out);
+    if let Err(e) = consumer.commit().await {
+        eprintln!("warning: final commit failed: {e}");
+    }
     consumer.close().await;
     result
 }

@@ -102,7 +102,7 @@ enum Command {
         /// Exit when every partition has been read to its end (kcat -e).
         #[arg(long, short = 'e')]
         exit: bool,
-        /// Consumer group (not implemented yet).
+        /// Consume as a member of this consumer group (commits what it printed on exit).
         #[arg(long, short = 'G')]
         group: Option<String>,
         #[command(flatten)]
