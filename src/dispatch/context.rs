@@ -117,15 +117,24 @@ fn now_ms() -> i64 {
 
 impl WorkflowContext {
     /// A context for `key`'s workflow, with its recorded steps loaded from the journal.
+    ///
+    /// `fresh` says the workflow never ran before (no started entry, first attempt here): then it
+    /// has no recorded steps and the journal is not read.
     pub(crate) fn load(
         key: Arc<RecordKey>,
         attempt: u32,
         journal: Journal,
         producer: Option<ProducerSource>,
         lane: Arc<tokio::sync::Mutex<()>>,
+        fresh: bool,
     ) -> Result<Self, JournalError> {
         let mut recorded = Vec::new();
-        for (index, step) in journal.steps(&key)? {
+        let steps = if fresh {
+            Vec::new()
+        } else {
+            journal.steps(&key)?
+        };
+        for (index, step) in steps {
             let i = index as usize;
             if i >= recorded.len() {
                 recorded.resize(i + 1, None);
@@ -147,7 +156,7 @@ impl WorkflowContext {
     /// transactions and sleeps work against `journal` as they do inside a workflow; `send` does
     /// not (there is no producer).
     pub fn detached(journal: Journal, key: RecordKey, attempt: u32) -> Result<Self, JournalError> {
-        Self::load(Arc::new(key), attempt, journal, None, Arc::default())
+        Self::load(Arc::new(key), attempt, journal, None, Arc::default(), false)
     }
 
     /// The record's idempotency key.
@@ -678,7 +687,15 @@ mod tests {
     }
 
     fn ctx(journal: &Journal, offset: i64, attempt: u32) -> WorkflowContext {
-        WorkflowContext::load(key(offset), attempt, journal.clone(), None, Arc::default()).unwrap()
+        WorkflowContext::load(
+            key(offset),
+            attempt,
+            journal.clone(),
+            None,
+            Arc::default(),
+            false,
+        )
+        .unwrap()
     }
 
     #[tokio::test]
@@ -790,7 +807,8 @@ mod tests {
         let mut tasks = Vec::new();
         for offset in 0..200 {
             let c =
-                WorkflowContext::load(key(offset), 1, journal.clone(), None, lane.clone()).unwrap();
+                WorkflowContext::load(key(offset), 1, journal.clone(), None, lane.clone(), false)
+                    .unwrap();
             tasks.push(tokio::spawn(async move {
                 c.transaction(|tx| {
                     let n = tx
@@ -811,7 +829,7 @@ mod tests {
         assert_eq!(u64::from_be_bytes(total[..8].try_into().unwrap()), 200);
         eprintln!("{conflicts} conflicts for 200 concurrent increments");
         // A re-run of one of them returns the recorded step and does not increment again.
-        let again = WorkflowContext::load(key(5), 2, journal.clone(), None, lane).unwrap();
+        let again = WorkflowContext::load(key(5), 2, journal.clone(), None, lane, false).unwrap();
         again
             .transaction(|tx| tx.put("counters", b"total", &0u64.to_be_bytes()))
             .await

@@ -121,7 +121,7 @@ pub(crate) struct Shared {
     consumer: OnceLock<GroupConsumer>,
     /// The idempotent producer for `ctx.send` and the dead-letter topic, made on first use.
     producer: Arc<tokio::sync::OnceCell<Producer>>,
-    producer_config: ClientConfig,
+    producer_source: ProducerSource,
     parts: Mutex<HashMap<TopicPartition, Part>>,
     /// Partitions whose held record, pause or resume needs the dispatch loop's attention.
     attention: Mutex<BTreeSet<TopicPartition>>,
@@ -149,6 +149,7 @@ fn now_ms() -> i64 {
 pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>, DispatchError> {
     let group: Arc<str> = r.config.consumer().group_id().unwrap_or_default().into();
     let cluster = Cluster::connect(r.config.clone()).await?;
+    let producer = Arc::new(tokio::sync::OnceCell::new());
     let shared = Arc::new(Shared {
         group,
         journal,
@@ -157,8 +158,8 @@ pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>
         metrics: Metrics::default(),
         cluster,
         consumer: OnceLock::new(),
-        producer: Arc::new(tokio::sync::OnceCell::new()),
-        producer_config: r.config.clone(),
+        producer: producer.clone(),
+        producer_source: producer_source(producer, r.config.clone()),
         parts: Mutex::new(HashMap::new()),
         attention: Mutex::new(BTreeSet::new()),
         wake: Notify::new(),
@@ -176,6 +177,23 @@ pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>
     consumer.subscribe(&topics)?;
     let _ = shared.consumer.set(consumer);
     Ok(shared)
+}
+
+/// The producer, made on first use with the consumer's client configuration.
+fn producer_source(
+    cell: Arc<tokio::sync::OnceCell<Producer>>,
+    config: ClientConfig,
+) -> ProducerSource {
+    Arc::new(move || {
+        let cell = cell.clone();
+        let config = config.clone();
+        Box::pin(async move {
+            cell.get_or_try_init(|| Producer::new(config))
+                .await
+                .cloned()
+                .map_err(|e| e.to_string())
+        })
+    })
 }
 
 /// The dispatch loop: until shutdown or a fatal error; then a clean exit (final commit, leave).
@@ -537,8 +555,11 @@ impl Shared {
                     t.key.clone(),
                     attempt,
                     self.journal.clone(),
-                    Some(self.producer_source()),
+                    Some(self.producer_source.clone()),
                     self.lane.clone(),
+                    // Steps exist only if the workflow ran before: in an earlier process (a
+                    // started entry), an earlier attempt here, or an ended assignment's task.
+                    attempt == 1 && !t.check,
                 )
             }) {
                 Ok(ctx) => ctx,
@@ -604,26 +625,10 @@ impl Shared {
         Outcome::Finished
     }
 
-    /// The producer, made on first use with the consumer's client configuration.
-    fn producer_source(&self) -> ProducerSource {
-        let cell = self.producer.clone();
-        let config = self.producer_config.clone();
-        Arc::new(move || {
-            let cell = cell.clone();
-            let config = config.clone();
-            Box::pin(async move {
-                cell.get_or_try_init(|| Producer::new(config))
-                    .await
-                    .cloned()
-                    .map_err(|e| e.to_string())
-            })
-        })
-    }
-
     /// Copies the record to the dead-letter topic (retrying until it is acknowledged or the
     /// partition goes), then records it dead-lettered.
     async fn dead_letter(&self, t: &Task, topic: &str, attempts: u32, error: String) -> Outcome {
-        let producer = match self.producer_source()().await {
+        let producer = match (self.producer_source)().await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "no producer for the dead-letter topic");

@@ -35,6 +35,10 @@ pub struct EoArgs {
     /// Bootstrap servers; default `KAFKA_BOOTSTRAP`, else a local broker started for the run.
     #[arg(long)]
     pub bootstrap: Option<String>,
+    /// Journal durability: `sync-data` (fdatasync, the default) or `buffer` (no fsync; shows
+    /// what the disk costs).
+    #[arg(long, default_value = "sync-data")]
+    pub durability: String,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -90,11 +94,16 @@ async fn exactly_once(
     topic: &str,
     n: u64,
     ordering: Ordering,
+    durability: kafka_once::journal::Durability,
 ) -> Result<(Phase, kafka_once::dispatch::MetricsSnapshot), Error> {
     let dir = tempfile::tempdir()?;
     let group = format!("bench-eo-{}", rand::random::<u64>());
     let config = config.to_builder().group_id(group).build()?;
-    let app = std::sync::Arc::new(KafkaOnce::open(dir.path())?.handle_signals(false));
+    let options = kafka_once::journal::JournalOptions {
+        durability,
+        ..Default::default()
+    };
+    let app = std::sync::Arc::new(KafkaOnce::open_with(dir.path(), options)?.handle_signals(false));
     app.kafka_consumer(config, [topic])
         .ordering(ordering)
         .workflow(|_ctx: WorkflowContext, _msg: KafkaMessage| async {
@@ -171,6 +180,11 @@ fn stats(v: &mut [f64]) -> (f64, f64, f64) {
 
 pub async fn run(action: BenchAction) -> Result<(), Error> {
     let BenchAction::ExactlyOnce(args) = action;
+    let durability = match args.durability.as_str() {
+        "sync-data" => kafka_once::journal::Durability::SyncData,
+        "buffer" => kafka_once::journal::Durability::Buffer,
+        other => return Err(format!("--durability {other:?}: use sync-data or buffer").into()),
+    };
     let mut local = None;
     let bootstrap = match args
         .bootstrap
@@ -238,7 +252,7 @@ pub async fn run(action: BenchAction) -> Result<(), Error> {
             r.cpu * 1e6 / n as f64
         );
         for (ordering, series) in eo.iter_mut() {
-            let (p, m) = exactly_once(&base, &topic, n, *ordering).await?;
+            let (p, m) = exactly_once(&base, &topic, n, *ordering, durability).await?;
             let r = n as f64 / p.secs;
             series.rates.push(r);
             series.cpus.push(p.cpu * 1e6 / n as f64);
