@@ -766,3 +766,115 @@ async fn records_come_out_of_a_stream_as_from_recv() {
     // A closed consumer's stream ends.
     assert!(consumer.stream().next().await.is_none());
 }
+
+/// Produces values `from..to` (keyed, spread over the partitions) to an existing topic.
+async fn produce_range(topic: &str, from: u32, to: u32) {
+    let producer = Producer::new(common::config()).await.unwrap();
+    let mut deliveries = Vec::new();
+    for i in from..to {
+        let r = ProducerRecord::new(topic, i.to_string()).key(format!("k{i}"));
+        deliveries.push(producer.send(r).await.unwrap());
+    }
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    producer.close().await;
+}
+
+fn printed(path: &std::path::Path) -> BTreeSet<u32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_members_partitions_go_to_the_survivor_and_nothing_is_lost() {
+    let topic = common::unique("kill-member");
+    let group = common::unique("kill-member-g");
+    common::cluster()
+        .await
+        .create_topic(NewTopic::new(&topic, 6))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let member = |name: &str| {
+        let out = std::fs::File::create(dir.path().join(name)).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_kafka-once"))
+            .args([
+                "consume",
+                "--topic",
+                &topic,
+                "--group",
+                &group,
+                "--from-beginning",
+            ])
+            .args(["--bootstrap", &common::bootstrap()])
+            .args([
+                "-X",
+                "session.timeout.ms=6000",
+                "-X",
+                "heartbeat.interval.ms=300",
+            ])
+            .args([
+                "-X",
+                "enable.auto.commit=true",
+                "-X",
+                "auto.commit.interval.ms=200",
+            ])
+            .args(["-X", "fetch.max.wait.ms=100"])
+            .stdout(out)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut a = member("a.txt");
+    let mut b = member("b.txt");
+    let wait_for = |what: &str, f: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "timed out: {what}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // Both members own partitions once both print records.
+    let mut next = 0;
+    loop {
+        produce_range(&topic, next, next + 120).await;
+        next += 120;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        if !printed(&dir.path().join("a.txt")).is_empty()
+            && !printed(&dir.path().join("b.txt")).is_empty()
+        {
+            break;
+        }
+        assert!(next < 2400, "the two members never shared the partitions");
+    }
+    wait_for("everything so far printed", &|| {
+        let mut all = printed(&dir.path().join("a.txt"));
+        all.extend(printed(&dir.path().join("b.txt")));
+        all.len() >= next as usize
+    });
+    b.kill().unwrap(); // SIGKILL
+    b.wait().unwrap();
+    let before = next;
+    produce_range(&topic, before, before + 300).await;
+    next += 300;
+    // After B's session times out, A owns every partition and prints everything B would have.
+    wait_for(
+        "the survivor prints every record produced after the kill",
+        &|| {
+            let a_seen = printed(&dir.path().join("a.txt"));
+            (before..next).all(|v| a_seen.contains(&v))
+        },
+    );
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let mut all = printed(&dir.path().join("a.txt"));
+    all.extend(printed(&dir.path().join("b.txt")));
+    assert_eq!(all, (0..next).collect::<BTreeSet<u32>>(), "no record lost");
+}
