@@ -878,3 +878,66 @@ async fn a_sigkilled_members_partitions_go_to_the_survivor_and_nothing_is_lost()
     all.extend(printed(&dir.path().join("b.txt")));
     assert_eq!(all, (0..next).collect::<BTreeSet<u32>>(), "no record lost");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_members_on_twelve_partitions_through_repeated_joins_and_leaves() {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let topic = common::unique("group-churn");
+    let group = common::unique("g-churn");
+    create(&topic, 12).await;
+    produce(&topic, 12, 40, "").await;
+    let log: Log = Arc::default();
+    let join = |idx: usize| {
+        let (group, topic, log) = (group.clone(), topic.clone(), log.clone());
+        async move {
+            let c = Arc::new(
+                GroupConsumer::new(group_config(
+                    &group,
+                    AssignmentStrategy::CooperativeSticky,
+                    true,
+                ))
+                .await
+                .unwrap(),
+            );
+            c.subscribe(&[&topic]).unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let reader = spawn_reader(idx, c.clone(), log, stop.clone());
+            (c, stop, reader)
+        }
+    };
+    let mut members = Vec::new();
+    for idx in 0..3 {
+        members.push(join(idx).await);
+    }
+    // Five rounds: the oldest member leaves cleanly (reader stopped first, then close commits
+    // and leaves), a new one joins, and more records arrive meanwhile.
+    let mut next_idx = 3;
+    for round in 0..5 {
+        produce(&topic, 12, 20, &format!("r{round}")).await;
+        let (c, stop, reader) = members.remove(0);
+        stop.store(true, Ordering::SeqCst);
+        reader.await.unwrap();
+        c.close().await;
+        members.push(join(next_idx).await);
+        next_idx += 1;
+        let refs: Vec<&Arc<GroupConsumer>> = members.iter().map(|(c, ..)| c).collect();
+        wait_until(
+            "a complete, disjoint assignment after the churn",
+            deadline,
+            || covers_exactly(&refs, &topic, 12),
+        )
+        .await;
+    }
+    let total = 12 * (40 + 5 * 20);
+    wait_until("every record", deadline, || {
+        log.lock().unwrap().len() >= total
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (c, stop, reader) in members {
+        stop.store(true, Ordering::SeqCst);
+        reader.await.unwrap();
+        c.close().await;
+    }
+    assert_exactly_once(&log.lock().unwrap(), 12, 140);
+}
