@@ -911,15 +911,13 @@ async fn three_members_on_twelve_partitions_through_repeated_joins_and_leaves() 
     }
     // Five rounds: the oldest member leaves cleanly (reader stopped first, then close commits
     // and leaves), a new one joins, and more records arrive meanwhile.
-    let mut next_idx = 3;
     for round in 0..5 {
         produce(&topic, 12, 20, &format!("r{round}")).await;
         let (c, stop, reader) = members.remove(0);
         stop.store(true, Ordering::SeqCst);
         reader.await.unwrap();
         c.close().await;
-        members.push(join(next_idx).await);
-        next_idx += 1;
+        members.push(join(3 + round).await);
         let refs: Vec<&Arc<GroupConsumer>> = members.iter().map(|(c, ..)| c).collect();
         wait_until(
             "a complete, disjoint assignment after the churn",
