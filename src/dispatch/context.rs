@@ -135,6 +135,12 @@ impl WorkflowContext {
             journal.steps(&key)?
         };
         for (index, step) in steps {
+            if index > MAX_STEPS {
+                return Err(JournalError::Corrupt {
+                    what: format!("steps of {key}"),
+                    why: format!("step index {index} is beyond the limit of {MAX_STEPS}"),
+                });
+            }
             let i = index as usize;
             if i >= recorded.len() {
                 recorded.resize(i + 1, None);
@@ -176,9 +182,12 @@ impl WorkflowContext {
     }
 
     /// Takes the next step index; returns the recorded step there, if any.
-    fn next_step(&self, name: &str) -> Result<(u32, Option<StepRecord>), StepError> {
+    fn next_step(&self, name: &str) -> Result<(u32, Option<StepRecord>), WorkflowError> {
         let mut s = self.steps.lock().unwrap_or_else(|p| p.into_inner());
         let index = s.next;
+        if index >= MAX_STEPS {
+            return Err(format!("workflow {} has more than {MAX_STEPS} steps", self.key).into());
+        }
         s.next += 1;
         let recorded = s.recorded.get(index as usize).cloned().flatten();
         if let Some(r) = &recorded
@@ -189,7 +198,8 @@ impl WorkflowContext {
                 index,
                 recorded: r.name.clone(),
                 requested: name.to_string(),
-            });
+            }
+            .into());
         }
         Ok((index, recorded))
     }
@@ -539,6 +549,9 @@ fn fail_point(name: &str) {
     }
 }
 
+/// The most steps one workflow may record.
+const MAX_STEPS: u32 = 1 << 20;
+
 /// The header that identifies a record sent by `ctx.send`.
 pub const SEND_ID: &str = "kafka-once.send-id";
 
@@ -579,9 +592,18 @@ async fn find_sent(
     let tp = crate::consumer::TopicPartition::new(topic, partition);
     consumer.assign_partitions(&[(tp, Some(start))]).await?;
     let mut found = None;
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let r = match tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await {
+        // The end may be a transaction marker that no record reaches: stop at the position.
+        if consumer
+            .position(topic, partition)
+            .is_some_and(|p| p >= end)
+        {
+            break;
+        }
+        let r = match tokio::time::timeout(Duration::from_millis(500), consumer.recv()).await {
             Ok(r) => r?,
+            Err(_) if tokio::time::Instant::now() < give_up => continue,
             Err(_) => {
                 consumer.close().await;
                 return Err(format!("timed out reading {topic}/{partition} for {token}").into());

@@ -357,6 +357,18 @@ impl KafkaOnce {
                 "no consumer registered: call kafka_consumer(..).workflow(..) first".into(),
             ));
         }
+        let mut groups: Vec<&str> = registered
+            .iter()
+            .filter_map(|r| r.config.consumer().group_id())
+            .collect();
+        groups.sort_unstable();
+        if let Some(w) = groups.windows(2).find(|w| w[0] == w[1]) {
+            return Err(DispatchError::Config(format!(
+                "two consumers of one app share group.id {:?}: register one consumer with all \
+                 its topics instead",
+                w[0]
+            )));
+        }
         if self.signals {
             spawn_signal_watch(self.shutdown.clone());
         }

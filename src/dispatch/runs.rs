@@ -35,6 +35,28 @@ impl RunSet {
         self.runs.insert(start, end);
     }
 
+    /// Adds every offset of `start..end`.
+    pub fn insert_range(&mut self, start: i64, end: i64) {
+        if end <= start {
+            return;
+        }
+        let mut lo = start;
+        let mut hi = end;
+        // Absorb every run that overlaps or touches [start, end).
+        let touching: Vec<(i64, i64)> = self
+            .runs
+            .range(..=end)
+            .filter(|&(_, &e)| e >= start)
+            .map(|(&s, &e)| (s, e))
+            .collect();
+        for (s, e) in touching {
+            self.runs.remove(&s);
+            lo = lo.min(s);
+            hi = hi.max(e);
+        }
+        self.runs.insert(lo, hi);
+    }
+
     /// Drops every offset below `offset`.
     pub fn remove_below(&mut self, offset: i64) {
         let mut keep = self.runs.split_off(&offset);
@@ -59,16 +81,23 @@ mod tests {
 
     proptest! {
         #[test]
-        fn behaves_like_a_set(ops in proptest::collection::vec((0i64..200, any::<bool>()), 0..300)) {
+        fn behaves_like_a_set(ops in proptest::collection::vec((0i64..200, 0u8..3, 0i64..9), 0..300)) {
             let mut runs = RunSet::default();
             let mut set = BTreeSet::new();
-            for (o, cut) in ops {
-                if cut {
-                    runs.remove_below(o);
-                    set = set.split_off(&o);
-                } else {
-                    runs.insert(o);
-                    set.insert(o);
+            for (o, kind, len) in ops {
+                match kind {
+                    0 => {
+                        runs.remove_below(o);
+                        set = set.split_off(&o);
+                    }
+                    1 => {
+                        runs.insert(o);
+                        set.insert(o);
+                    }
+                    _ => {
+                        runs.insert_range(o, o + len);
+                        set.extend(o..o + len);
+                    }
                 }
                 let flat: Vec<i64> = runs.runs().flat_map(|(s, e)| s..e).collect();
                 prop_assert_eq!(&flat, &set.iter().copied().collect::<Vec<_>>());

@@ -312,6 +312,11 @@ impl Shared {
             return;
         }
         let offset = record.offset;
+        if part.base.is_some_and(|b| offset < b) {
+            // A record of an earlier assignment that was on its way out of the fetcher: this
+            // assignment starts at `base`.
+            return;
+        }
         if part.next.is_some_and(|n| offset < n) {
             // Delivered again within the assignment (the fetcher reset its position): only
             // records never seen before may start.
@@ -432,6 +437,12 @@ impl Shared {
         tokio::spawn(self.clone().run_task(task));
     }
 
+    /// Whether assignment `epoch` of `tp` is still the current one. A task of an ended one
+    /// completes with a journal check: a later assignment may have run its record meanwhile.
+    fn epoch_current(&self, tp: &TopicPartition, epoch: u64) -> bool {
+        self.lock().get(tp).is_some_and(|p| p.epoch == epoch)
+    }
+
     /// Whether the workflow of a record of `tp` (assignment `epoch`) may start or retry.
     fn may_run(&self, tp: &TopicPartition, epoch: u64) -> bool {
         if self.stopping.load(AtomicOrdering::SeqCst) || self.fatal.borrow().is_some() {
@@ -474,11 +485,14 @@ impl Shared {
                     orphans.remove(&t.tp);
                 }
             }
-            return;
         }
-        drop(parts);
-        // Capacity freed: held records of other partitions may go.
-        if self.in_flight.load(AtomicOrdering::SeqCst) + 1 >= self.settings.max_in_flight {
+        // Capacity freed: held records (of any partition) may go.
+        let waiting = !self
+            .attention
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty();
+        if waiting {
             self.wake.notify_one();
         }
     }
@@ -550,7 +564,13 @@ impl Shared {
         let mut failures = 0;
         loop {
             attempt += 1;
-            let ctx = match self.journal.started(&t.key, attempt).and_then(|()| {
+            let started = if t.check {
+                // Another assignment's task may have finished this key: never overwrite that.
+                self.journal.started_unless_finished(&t.key, attempt)
+            } else {
+                self.journal.started(&t.key, attempt)
+            };
+            let ctx = match started.and_then(|()| {
                 WorkflowContext::load(
                     t.key.clone(),
                     attempt,
@@ -577,7 +597,8 @@ impl Shared {
                         attempts: attempt,
                         at_ms: now_ms(),
                     };
-                    return self.record_finish(&t.key, entry, t.check).await;
+                    let check = t.check || !self.epoch_current(&t.tp, t.epoch);
+                    return self.record_finish(&t.key, entry, check).await;
                 }
                 Ok(Err(e)) => e.to_string(),
                 Err(panic) => format!("panicked: {}", panic_text(panic)),
@@ -673,7 +694,8 @@ impl Shared {
             at_ms: now_ms(),
             error,
         };
-        self.record_finish(&t.key, entry, t.check).await
+        let check = t.check || !self.epoch_current(&t.tp, t.epoch);
+        self.record_finish(&t.key, entry, check).await
     }
 
     /// Commits the commit point and completion map of every owned partition (or of `only`)
@@ -852,6 +874,15 @@ impl Shared {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .contains_key(tp);
+            // What is known finished above the commit goes into the next commit's map right
+            // away: a commit made before those records are received again must not drop it.
+            let mut done = RunSet::default();
+            for (&start, &end) in &map_done {
+                done.insert_range(start, end);
+            }
+            for &o in &journal_done {
+                done.insert(o);
+            }
             let part = Part {
                 pk: pk.clone(),
                 epoch: self.epochs.fetch_add(1, AtomicOrdering::SeqCst),
@@ -859,7 +890,7 @@ impl Shared {
                 base,
                 next: None,
                 pending: BTreeSet::new(),
-                done: RunSet::default(),
+                done,
                 journal_done,
                 map_done,
                 attempts,
@@ -920,7 +951,9 @@ impl Shared {
         self.remove(tps);
     }
 
-    fn lost(&self, tps: &[TopicPartition]) {
+    async fn lost(&self, tps: &[TopicPartition]) {
+        // After a periodic commit in flight, so that nothing is committed for them afterwards.
+        let _serial = self.commit_lock.lock().await;
         self.remove(tps);
     }
 
@@ -1043,7 +1076,7 @@ impl RebalanceListener for Listener {
     fn lost<'a>(&'a self, partitions: &'a [TopicPartition]) -> ListenerFuture<'a> {
         Box::pin(async move {
             if let Some(s) = self.0.upgrade() {
-                s.lost(partitions);
+                s.lost(partitions).await;
             }
         })
     }

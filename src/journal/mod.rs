@@ -327,6 +327,19 @@ impl Journal {
         })
     }
 
+    /// As [`started`](Self::started), but leaves a finished entry of `key` alone (for a caller
+    /// that cannot rule out that another task finished the key meanwhile).
+    pub fn started_unless_finished(
+        &self,
+        key: &RecordKey,
+        attempts: u32,
+    ) -> Result<(), JournalError> {
+        self.send(Op::PutUnlessFinished {
+            key: key.encode(),
+            value: Entry::Started { attempts }.encode(),
+        })
+    }
+
     /// Records that `key` finished (`entry` is [`Entry::Completed`] or
     /// [`Entry::DeadLettered`]) and waits until that is durable. Returns `false`, writing
     /// nothing, when `key` was finished already: the journal holds at most one completion per key.

@@ -44,6 +44,8 @@ pub(crate) enum FinishResult {
 pub(crate) enum Op {
     /// A buffered write: reaches the OS with its batch, fsynced with the next durable op.
     Put { key: Vec<u8>, value: Vec<u8> },
+    /// As `Put`, skipped when the key holds a finished entry.
+    PutUnlessFinished { key: Vec<u8>, value: Vec<u8> },
     /// A durable write of a finishing entry: acknowledged after the fsync that covers it, with
     /// `true` if written, `false` if the key was finished already (then nothing is written, the
     /// state writes neither: at most one completion per key).
@@ -154,6 +156,12 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
         let n = match op {
             Op::Put { key, value } => {
                 batch.insert(&inner.records, key.as_slice(), value.as_slice());
+                0
+            }
+            Op::PutUnlessFinished { key, value } => {
+                if !finished_here.contains(key.as_slice()) && !is_finished(inner, key)? {
+                    batch.insert(&inner.records, key.as_slice(), value.as_slice());
+                }
                 0
             }
             Op::Finish {
@@ -287,7 +295,7 @@ fn is_finished(inner: &Inner, key: &[u8]) -> Result<bool, fjall::Error> {
 fn ack_all(inner: &Inner, ops: Vec<Op>, results: Vec<usize>) {
     for (op, n) in ops.into_iter().zip(results) {
         match op {
-            Op::Put { .. } => {}
+            Op::Put { .. } | Op::PutUnlessFinished { .. } => {}
             Op::Finish { ack, .. } | Op::Step { ack, .. } => {
                 let result = match n {
                     WRITTEN => {
@@ -314,7 +322,7 @@ fn fail_all(ops: Vec<Op>, cause: &Arc<str>) {
     for op in ops {
         let err = || JournalError::Poisoned(cause.clone());
         match op {
-            Op::Put { .. } => {}
+            Op::Put { .. } | Op::PutUnlessFinished { .. } => {}
             Op::Finish { ack, .. } | Op::Step { ack, .. } => {
                 let _ = ack.send(Err(err()));
             }

@@ -607,21 +607,21 @@ async fn a_new_instance_skips_what_the_commits_completion_map_says_is_done() {
         &(0..50).map(|i| i.to_string()).collect::<Vec<_>>(),
     )
     .await;
-    // Instance 1: record 5 never finishes (it blocks until the revoke grace ends), the others
-    // complete; the commit stays at 5 with 6..50 in the completion map.
+    // Instance 1: records 5 and 6 never finish (they block until the revoke grace ends), the
+    // others complete; the commit stays at 5 with 7..50 in the completion map.
     let dir1 = tempfile::tempdir().unwrap();
     let app1 = Arc::new(KafkaOnce::open(dir1.path()).unwrap().handle_signals(false));
     app1.kafka_consumer(runtime_config(&group), [topic.clone()])
         .revoke_grace(Duration::from_millis(500))
         .workflow(|_ctx: WorkflowContext, msg: KafkaMessage| async move {
-            if msg.offset() == 5 {
+            if msg.offset() == 5 || msg.offset() == 6 {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
             }
             Ok::<(), WorkflowError>(())
         })
         .unwrap();
     run_until(app1.clone(), |a| {
-        processed(a) >= 49 && a.metrics()[0].commits > 0
+        processed(a) >= 48 && a.metrics()[0].commits > 0
     })
     .await;
     let c = {
@@ -635,27 +635,55 @@ async fn a_new_instance_skips_what_the_commits_completion_map_says_is_done() {
     };
     assert_eq!(c.offset, 5);
     assert!(c.metadata.starts_with("ko1:"), "{:?}", c.metadata);
-    // Instance 2, with its own (empty) journal: runs only record 5.
+    // Instance 2, with its own (empty) journal: runs only records 5 and 6. It is in order and
+    // slow on record 5, so 6 is held and the partition paused (7..50 not received yet) while it
+    // commits every 100 ms: those commits must keep instance 1's completion map (regression: a
+    // new owner used to commit (5, "") here, and a third owner would have run 7..50 again).
     let dir2 = tempfile::tempdir().unwrap();
     let app2 = Arc::new(KafkaOnce::open(dir2.path()).unwrap().handle_signals(false));
     let ran = Arc::new(Mutex::new(Vec::new()));
     let r = ran.clone();
     app2.kafka_consumer(runtime_config(&group), [topic.clone()])
+        .in_order(true)
+        .max_in_flight_per_partition(1)
+        .commit_interval(Duration::from_millis(100))
         .workflow(move |_ctx: WorkflowContext, msg: KafkaMessage| {
             let r = r.clone();
             async move {
+                if msg.offset() == 5 {
+                    tokio::time::sleep(Duration::from_millis(2500)).await;
+                }
                 r.lock().unwrap().push(msg.offset());
                 Ok::<(), WorkflowError>(())
             }
         })
         .unwrap();
+    let probe = {
+        let (group, topic) = (group.clone(), topic.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1800)).await;
+            let consumer = GroupConsumer::new(runtime_config(&group)).await.unwrap();
+            let c = consumer
+                .committed(&[TopicPartition::new(topic.as_str(), 0)])
+                .await
+                .unwrap();
+            consumer.close().await;
+            c.into_values().next().unwrap()
+        })
+    };
     run_until(app2.clone(), |a| {
         a.metrics()
             .first()
-            .is_some_and(|m| m.processed == 1 && m.skipped_duplicates == 44)
+            .is_some_and(|m| m.processed == 2 && m.skipped_duplicates == 43)
     })
     .await;
-    assert_eq!(*ran.lock().unwrap(), vec![5]);
+    let during = probe.await.unwrap();
+    assert_eq!(during.offset, 5);
+    assert_eq!(
+        during.metadata, c.metadata,
+        "the new owner's commits must carry the completion map it took over"
+    );
+    assert_eq!(*ran.lock().unwrap(), vec![5, 6]);
     assert_eq!(committed(&group, &topic, 1).await[&0], 50);
 }
 

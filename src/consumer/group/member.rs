@@ -359,6 +359,8 @@ async fn apply(handle: &GroupHandle, j: Joined) {
     if let Err(e) = inner.consumer.assign_partitions(&entries).await {
         tracing::warn!(group = %inner.group, error = %e, "cannot assign partitions; rejoining");
         inner.lock().rejoin = true;
+        // `assigning` ran for them: tell the listener they are gone again, without a commit.
+        inner.listener.lost(&added).await;
         return;
     }
     inner.lock().owned.extend(added.iter().cloned());
