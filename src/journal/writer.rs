@@ -180,13 +180,7 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
                 } else {
                     finished_here.insert(key.as_slice());
                     batch.insert(&inner.records, key.as_slice(), value.as_slice());
-                    for w in state {
-                        written.insert((w.keyspace.name(), w.key.as_slice()), w.value.as_deref());
-                        match &w.value {
-                            Some(v) => batch.insert(&w.keyspace, w.key.as_slice(), v.as_slice()),
-                            None => batch.remove(&w.keyspace, w.key.as_slice()),
-                        }
-                    }
+                    write_state(&mut batch, &mut written, state);
                     WRITTEN
                 }
             }
@@ -205,13 +199,7 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
                 } else {
                     finished_here.insert(key.as_slice());
                     batch.insert(&inner.steps, key.as_slice(), value.as_slice());
-                    for w in state {
-                        written.insert((w.keyspace.name(), w.key.as_slice()), w.value.as_deref());
-                        match &w.value {
-                            Some(v) => batch.insert(&w.keyspace, w.key.as_slice(), v.as_slice()),
-                            None => batch.remove(&w.keyspace, w.key.as_slice()),
-                        }
-                    }
+                    write_state(&mut batch, &mut written, state);
                     WRITTEN
                 }
             }
@@ -232,13 +220,7 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
             }
             Op::State { state, .. } => {
                 durable = true;
-                for w in state {
-                    written.insert((w.keyspace.name(), w.key.as_slice()), w.value.as_deref());
-                    match &w.value {
-                        Some(v) => batch.insert(&w.keyspace, w.key.as_slice(), v.as_slice()),
-                        None => batch.remove(&w.keyspace, w.key.as_slice()),
-                    }
-                }
+                write_state(&mut batch, &mut written, state);
                 0
             }
             Op::Sync { .. } => {
@@ -260,6 +242,21 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
     }
     inner.stats.batches.fetch_add(1, Ordering::Relaxed);
     Ok(results)
+}
+
+/// Adds state writes to the batch, remembering them for later reads in the same batch.
+fn write_state<'a>(
+    batch: &mut fjall::OwnedWriteBatch,
+    written: &mut HashMap<(&'a str, &'a [u8]), Option<&'a [u8]>>,
+    state: &'a [StateWrite],
+) {
+    for w in state {
+        written.insert((w.keyspace.name(), w.key.as_slice()), w.value.as_deref());
+        match &w.value {
+            Some(v) => batch.insert(&w.keyspace, w.key.as_slice(), v.as_slice()),
+            None => batch.remove(&w.keyspace, w.key.as_slice()),
+        }
+    }
 }
 
 const FINISHED: usize = 0;

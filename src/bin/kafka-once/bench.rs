@@ -185,20 +185,7 @@ pub async fn run(action: BenchAction) -> Result<(), Error> {
         "buffer" => kafka_once::journal::Durability::Buffer,
         other => return Err(format!("--durability {other:?}: use sync-data or buffer").into()),
     };
-    let mut local = None;
-    let bootstrap = match args
-        .bootstrap
-        .clone()
-        .or_else(|| std::env::var("KAFKA_BOOTSTRAP").ok())
-    {
-        Some(b) => b,
-        None => {
-            let kafka = kafka_once::testing::LocalKafka::builder().start().await?;
-            let b = kafka.bootstrap();
-            local = Some(kafka);
-            b
-        }
-    };
+    let (bootstrap, local) = crate::bootstrap_or_local(args.bootstrap.clone()).await?;
     let base = ClientConfig::new(&bootstrap)?
         .to_builder()
         .auto_offset_reset(AutoOffsetReset::Earliest)

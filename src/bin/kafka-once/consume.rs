@@ -45,11 +45,7 @@ pub async fn run(config: ClientConfig, opts: Options) -> Result<(), Error> {
     if let Some(group) = &opts.group {
         return run_group(config, group, opts.clone()).await;
     }
-    let reset = if opts.from_beginning {
-        AutoOffsetReset::Earliest
-    } else {
-        AutoOffsetReset::Latest
-    };
+    let reset = reset_policy(opts.from_beginning);
     let config = config.to_builder().auto_offset_reset(reset).build()?;
     let consumer = Consumer::new(config).await?;
     match opts.partition {
@@ -101,11 +97,7 @@ async fn run_group(config: ClientConfig, group: &str, opts: Options) -> Result<(
     if opts.partition.is_some() || opts.exit_at_end {
         return Err("--partition and --exit cannot be used with --group".into());
     }
-    let reset = if opts.from_beginning {
-        AutoOffsetReset::Earliest
-    } else {
-        AutoOffsetReset::Latest
-    };
+    let reset = reset_policy(opts.from_beginning);
     let config = config
         .to_builder()
         .group_id(group)
@@ -140,6 +132,15 @@ async fn run_group(config: ClientConfig, group: &str, opts: Options) -> Result<(
     }
     consumer.close().await;
     result
+}
+
+/// Where to start without a committed offset: `--from-beginning` or the end.
+fn reset_policy(from_beginning: bool) -> AutoOffsetReset {
+    if from_beginning {
+        AutoOffsetReset::Earliest
+    } else {
+        AutoOffsetReset::Latest
+    }
 }
 
 /// Every assigned partition's position has reached the end known from the last fetch.

@@ -142,21 +142,7 @@ pub async fn worker(args: WorkerArgs) -> Result<(), Error> {
 }
 
 pub async fn demo(args: DemoArgs) -> Result<(), Error> {
-    let mut local = None;
-    let bootstrap = match args
-        .bootstrap
-        .clone()
-        .or_else(|| std::env::var("KAFKA_BOOTSTRAP").ok())
-    {
-        Some(b) => b,
-        None => {
-            println!("starting a local Apache Kafka (first run downloads the jars)…");
-            let kafka = kafka_once::testing::LocalKafka::builder().start().await?;
-            let b = kafka.bootstrap();
-            local = Some(kafka);
-            b
-        }
-    };
+    let (bootstrap, local) = crate::bootstrap_or_local(args.bootstrap.clone()).await?;
     println!("broker {bootstrap}");
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?

@@ -271,6 +271,21 @@ async fn broker(action: BrokerAction, state_dir: Option<PathBuf>) -> Result<(), 
     Ok(())
 }
 
+/// `--bootstrap`, else `KAFKA_BOOTSTRAP`, else a local broker started now (it runs as long as
+/// the returned handle lives).
+async fn bootstrap_or_local(
+    arg: Option<String>,
+) -> Result<(String, Option<kafka_once::testing::LocalKafka>), Error> {
+    match arg.or_else(|| std::env::var("KAFKA_BOOTSTRAP").ok()) {
+        Some(b) => Ok((b, None)),
+        None => {
+            eprintln!("starting a local Apache Kafka (the first run downloads its jars)…");
+            let kafka = kafka_once::testing::LocalKafka::builder().start().await?;
+            Ok((kafka.bootstrap(), Some(kafka)))
+        }
+    }
+}
+
 /// Resolves where to connect: `--bootstrap`, `KAFKA_BOOTSTRAP`, or the CLI's own broker.
 async fn client_config(connect: Connect) -> Result<ClientConfig, Error> {
     let bootstrap = match connect.bootstrap {
