@@ -241,7 +241,9 @@ impl KafkaOnce {
     }
 
     /// Starts registering a consumer of `topics` with `config` (which needs `group.id`;
-    /// `enable.auto.commit` is turned off, the runtime commits).
+    /// `enable.auto.commit` is turned off, the runtime commits). Each consumer of an app has its
+    /// own group id: register one consumer with all its topics rather than two with one group
+    /// ([`run`](Self::run) refuses that).
     pub fn kafka_consumer<I, S>(&self, config: ClientConfig, topics: I) -> ConsumerBuilder<'_>
     where
         I: IntoIterator<Item = S>,
