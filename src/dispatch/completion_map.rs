@@ -48,8 +48,14 @@ pub fn encode_runs(
     let mut out = String::from(PREFIX);
     let mut prev = committed + 1;
     for (start, end) in runs {
+        // The map speaks only of offsets above the committed one: a run reaching down to it
+        // (known finished from the journal at assignment) is clipped, never shifted up.
+        let start = start.max(prev);
+        if end <= start {
+            continue;
+        }
         let mut pair = String::new();
-        push_varint(&mut pair, (start - prev).max(0) as u64);
+        push_varint(&mut pair, (start - prev) as u64);
         push_varint(&mut pair, (end - start) as u64);
         if out.len() + pair.len() > limit {
             return (out, false);
@@ -138,6 +144,17 @@ mod tests {
         let runs = decode(10, &s).unwrap();
         assert_eq!(runs, BTreeMap::from([(11, 13), (15, 16)]));
         assert!(contains(&runs, 12) && !contains(&runs, 13) && !contains(&runs, 10));
+    }
+
+    #[test]
+    fn runs_at_or_below_the_committed_offset_are_clipped_not_shifted() {
+        // Regression: a run starting at the committed offset was encoded one offset higher,
+        // claiming an offset finished that was not.
+        let (s, fits) = encode(10, [9, 10, 11, 12, 20], MAX_METADATA);
+        assert!(fits);
+        let runs = decode(10, &s).unwrap();
+        assert_eq!(runs, BTreeMap::from([(11, 13), (20, 21)]));
+        assert_eq!(encode(10, [8, 9, 10], MAX_METADATA), (String::new(), true));
     }
 
     #[test]
