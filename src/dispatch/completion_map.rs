@@ -123,13 +123,6 @@ pub fn decode(committed: i64, metadata: &str) -> Result<BTreeMap<i64, i64>, MapE
     Ok(runs)
 }
 
-/// Whether `offset` lies in one of `runs`.
-pub fn contains(runs: &BTreeMap<i64, i64>, offset: i64) -> bool {
-    runs.range(..=offset)
-        .next_back()
-        .is_some_and(|(_, &end)| offset < end)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,7 +136,11 @@ mod tests {
         assert_eq!(s, "ko1:ACCB");
         let runs = decode(10, &s).unwrap();
         assert_eq!(runs, BTreeMap::from([(11, 13), (15, 16)]));
-        assert!(contains(&runs, 12) && !contains(&runs, 13) && !contains(&runs, 10));
+        let mut set = super::super::runs::RunSet::default();
+        for (&start, &end) in &runs {
+            set.insert_range(start, end);
+        }
+        assert!(set.contains(12) && !set.contains(13) && !set.contains(10));
     }
 
     #[test]

@@ -262,6 +262,19 @@ impl WorkflowContext {
         }
     }
 
+    /// As [`record`](Self::record) for a step that read no state, so it cannot conflict.
+    async fn record_unread<T: Serialize + DeserializeOwned>(
+        &self,
+        index: u32,
+        name: &str,
+        value: T,
+        writes: Vec<StateWrite>,
+    ) -> Result<T, WorkflowError> {
+        self.record(index, name, value, Vec::new(), writes)
+            .await?
+            .ok_or_else(|| "internal error: a step without reads reported a conflict".into())
+    }
+
     /// Runs `f` as a checkpointed step named `name`: its output is journaled before this
     /// returns, and when the workflow runs again (after a crash or a failed attempt) the
     /// recorded output is returned without running `f`. `f` itself is tried once; see
@@ -321,13 +334,7 @@ impl WorkflowContext {
                 }
             }
         };
-        match self
-            .record(index, name, value, Vec::new(), Vec::new())
-            .await?
-        {
-            Some(v) => Ok(v),
-            None => unreachable_conflict(),
-        }
+        self.record_unread(index, name, value, Vec::new()).await
     }
 
     /// Runs `f` against the app's state (named keyspaces in the journal's database) as a step:
@@ -396,13 +403,7 @@ impl WorkflowContext {
             Some(r) => self.decode(&r)?,
             None => {
                 let wake = now_ms().saturating_add(duration.as_millis() as i64);
-                match self
-                    .record(index, NAME, wake, Vec::new(), Vec::new())
-                    .await?
-                {
-                    Some(w) => w,
-                    None => return unreachable_conflict(),
-                }
+                self.record_unread(index, NAME, wake, Vec::new()).await?
             }
         };
         let left = wake_ms.saturating_sub(now_ms());
@@ -462,13 +463,7 @@ impl WorkflowContext {
                 .await?
                 {
                     tracing::info!(%token, offset = sent.offset, "found the record a crashed run sent");
-                    return match self
-                        .record(index, &name, sent, Vec::new(), vec![forget()])
-                        .await?
-                    {
-                        Some(s) => Ok(s),
-                        None => unreachable_conflict(),
-                    };
+                    return self.record_unread(index, &name, sent, vec![forget()]).await;
                 }
                 record.partition = Some(intent.partition);
             }
@@ -509,13 +504,7 @@ impl WorkflowContext {
             partition: meta.partition,
             offset: meta.offset,
         };
-        match self
-            .record(index, &name, sent, Vec::new(), vec![forget()])
-            .await?
-        {
-            Some(s) => Ok(s),
-            None => unreachable_conflict(),
-        }
+        self.record_unread(index, &name, sent, vec![forget()]).await
     }
 
     /// Reads committed state, outside any transaction.
@@ -627,11 +616,6 @@ async fn find_sent(
     }
     consumer.close().await;
     Ok(found)
-}
-
-/// A step with no reads cannot conflict.
-fn unreachable_conflict<T>() -> Result<T, WorkflowError> {
-    Err("internal error: a step without reads reported a conflict".into())
 }
 
 /// Reads and writes inside [`WorkflowContext::transaction`].

@@ -55,17 +55,19 @@ pub struct WorkflowRecord {
     pub attempts: u32,
 }
 
-/// The shared, in-process view of running direct workflows: id → status updates.
+/// The shared, in-process view of running direct workflows: id → a flag set when it ends.
 #[derive(Default)]
 pub(crate) struct Running {
-    map: Mutex<HashMap<String, watch::Receiver<Option<WorkflowRecord>>>>,
+    /// id → a flag set when the workflow's task ends.
+    map: Mutex<HashMap<String, watch::Receiver<bool>>>,
 }
 
 /// A handle to a direct workflow: its status and, once finished, its result.
 pub struct WorkflowHandle<O> {
     id: String,
     journal: Journal,
-    updates: Option<watch::Receiver<Option<WorkflowRecord>>>,
+    /// Set when the task running the workflow in this process ends.
+    done: Option<watch::Receiver<bool>>,
     _output: PhantomData<fn() -> O>,
 }
 
@@ -151,13 +153,9 @@ impl<O: DeserializeOwned> WorkflowHandle<O> {
     ///
     /// Cancel safety: safe.
     pub async fn result(&self) -> Result<O, WorkflowFailure> {
-        if let Some(mut rx) = self.updates.clone() {
-            let _ = rx
-                .wait_for(|r| {
-                    r.as_ref()
-                        .is_some_and(|r| r.status != WorkflowStatus::Pending)
-                })
-                .await;
+        if let Some(mut done) = self.done.clone() {
+            // An error means the task is gone; the journal says how it ended either way.
+            let _ = done.wait_for(|d| *d).await;
         }
         let record = read_record(&self.journal, &self.id)?
             .ok_or_else(|| WorkflowFailure::NotRunning(self.id.clone()))?;
@@ -198,10 +196,10 @@ where
             "a workflow id has 1 to 1024 bytes".into(),
         ));
     }
-    let handle = |updates| WorkflowHandle {
+    let handle = |done| WorkflowHandle {
         id: id.to_string(),
         journal: journal.clone(),
-        updates,
+        done,
         _output: PhantomData,
     };
     if let Some(rx) = running
@@ -237,7 +235,7 @@ where
             (input, 0)
         }
     };
-    let (tx, rx) = watch::channel(None);
+    let (tx, rx) = watch::channel(false);
     running
         .map
         .lock()
@@ -247,27 +245,15 @@ where
     let running2 = running.clone();
     let id2 = id.to_string();
     tokio::spawn(async move {
-        let outcome = run(&journal2, retry, &id2, input, attempts, handler).await;
-        let record = match outcome {
-            Ok(r) => Some(r),
-            Err(e) => {
-                tracing::error!(workflow = %id2, error = %e, "direct workflow stopped");
-                None
-            }
-        };
+        if let Err(e) = run(&journal2, retry, &id2, input, attempts, handler).await {
+            tracing::error!(workflow = %id2, error = %e, "direct workflow stopped");
+        }
         running2
             .map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id2);
-        tx.send_replace(record.or(Some(WorkflowRecord {
-            version: 1,
-            status: WorkflowStatus::Pending,
-            input: serde_json::Value::Null,
-            output: None,
-            error: None,
-            attempts,
-        })));
+        tx.send_replace(true);
     });
     Ok(handle(Some(rx)))
 }
@@ -293,8 +279,10 @@ where
     let mut attempt = prior;
     let mut failures = 0;
     loop {
-        if read_record(journal, id)?.is_some_and(|r| r.status == WorkflowStatus::Cancelled) {
-            return read_record(journal, id).map(|r| r.unwrap_or_else(cancelled_record));
+        if let Some(r) = read_record(journal, id)?
+            && r.status == WorkflowStatus::Cancelled
+        {
+            return Ok(r);
         }
         attempt += 1;
         journal.started(&key, attempt)?;
@@ -353,17 +341,6 @@ where
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(retry.max_backoff.max(Duration::from_millis(1)));
-    }
-}
-
-fn cancelled_record() -> WorkflowRecord {
-    WorkflowRecord {
-        version: 1,
-        status: WorkflowStatus::Cancelled,
-        input: serde_json::Value::Null,
-        output: None,
-        error: None,
-        attempts: 0,
     }
 }
 

@@ -75,12 +75,10 @@ struct Part {
     next: Option<i64>,
     /// Received and not finished: the commit stays at the smallest.
     pending: BTreeSet<i64>,
-    /// Finished, above the commit point.
+    /// Finished, above the commit point: completed in this assignment, or known finished when
+    /// it began (from the journal and the commit's completion map). A received record found
+    /// here is skipped.
     done: RunSet,
-    /// Finished according to the journal, not received yet in this assignment.
-    journal_done: HashSet<i64>,
-    /// Finished according to the commit's completion map.
-    map_done: BTreeMap<i64, i64>,
     /// Attempts made before this assignment (journal `started` entries).
     attempts: HashMap<i64, u32>,
     /// Workflow tasks alive (waiting for their turn or running).
@@ -329,8 +327,7 @@ impl Shared {
         } else {
             part.next = Some(offset + 1);
         }
-        if part.journal_done.remove(&offset) || completion_map::contains(&part.map_done, offset) {
-            part.done.insert(offset);
+        if part.done.contains(offset) {
             Metrics::add(&self.metrics.skipped, 1);
             return;
         }
@@ -597,8 +594,7 @@ impl Shared {
                         attempts: attempt,
                         at_ms: now_ms(),
                     };
-                    let check = t.check || !self.epoch_current(&t.tp, t.epoch);
-                    return self.record_finish(&t.key, entry, check).await;
+                    return self.record_finish(t, entry).await;
                 }
                 Ok(Err(e)) => e.to_string(),
                 Err(panic) => format!("panicked: {}", panic_text(panic)),
@@ -624,7 +620,10 @@ impl Shared {
     }
 
     /// Writes the finishing entry and waits until it is durable.
-    async fn record_finish(&self, key: &RecordKey, entry: Entry, check: bool) -> Outcome {
+    async fn record_finish(&self, t: &Task, entry: Entry) -> Outcome {
+        let key = &t.key;
+        // A task of an ended assignment checks the journal: a later one may have finished it.
+        let check = t.check || !self.epoch_current(&t.tp, t.epoch);
         let dead = matches!(entry, Entry::DeadLettered { .. });
         match self
             .journal
@@ -694,8 +693,7 @@ impl Shared {
             at_ms: now_ms(),
             error,
         };
-        let check = t.check || !self.epoch_current(&t.tp, t.epoch);
-        self.record_finish(&t.key, entry, check).await
+        self.record_finish(t, entry).await
     }
 
     /// Commits the commit point and completion map of every owned partition (or of `only`)
@@ -891,8 +889,6 @@ impl Shared {
                 next: None,
                 pending: BTreeSet::new(),
                 done,
-                journal_done,
-                map_done,
                 attempts,
                 running: 0,
                 held: VecDeque::new(),
