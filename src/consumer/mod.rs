@@ -25,4 +25,4 @@ pub use group::{
     CommitError, Generation, GroupConsumer, GroupError, GroupHandle, OffsetAndMetadata,
     RebalanceListener,
 };
-pub use stream::{GroupRecordStream, RecordStream};
+pub use stream::{GroupRecordStream, RecordStream, RecvStream};
