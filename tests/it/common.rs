@@ -144,3 +144,43 @@ pub async fn fetch_all(
     }
     out
 }
+
+/// Starts `kafka-once demo-worker` for `topic` and `group` on the shared broker, with `args`
+/// after those; its stderr is appended to `log`. Killed when dropped.
+pub fn demo_worker(
+    topic: &str,
+    group: &str,
+    args: &[&std::ffi::OsStr],
+    log: &std::path::Path,
+) -> tokio::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-once"))
+        .arg("demo-worker")
+        .args([
+            "--bootstrap",
+            &bootstrap(),
+            "--topic",
+            topic,
+            "--group",
+            group,
+        ])
+        .args(args)
+        .stderr(log)
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// Sends SIGTERM to a child process (a clean shutdown request).
+pub fn terminate(child: &tokio::process::Child) {
+    let pid = child.id().expect("the child is running").to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+}

@@ -11,7 +11,7 @@ use kafka_once::consumer::TopicPartition;
 use kafka_once::consumer::group::GroupConsumer;
 use kafka_once::demo::done_key;
 use kafka_once::journal::Journal;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::time::Instant;
 
 use crate::common;
@@ -21,37 +21,16 @@ const RECORDS: usize = 20_000;
 const PARTITIONS: i32 = 6;
 
 fn worker(dir: &Path, name: &str, topic: &str, group: &str) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("{name}.log")))
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_kafka-once"))
-        .arg("demo-worker")
-        .args([
-            "--bootstrap",
-            &common::bootstrap(),
-            "--topic",
-            topic,
-            "--group",
-            group,
-        ])
-        .arg("--path")
-        .arg(dir.join(format!("{name}-journal")))
-        .args(["--ordering", "none", "--max-in-flight", "128"])
-        .stderr(log)
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
-
-fn terminate(child: &Child) {
-    let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
+    let journal = dir.join(format!("{name}-journal"));
+    let args: [&std::ffi::OsStr; 6] = [
+        "--path".as_ref(),
+        journal.as_os_str(),
+        "--ordering".as_ref(),
+        "none".as_ref(),
+        "--max-in-flight".as_ref(),
+        "128".as_ref(),
+    ];
+    common::demo_worker(topic, group, &args, &dir.join(format!("{name}.log")))
 }
 
 async fn committed(probe: &GroupConsumer, tps: &[TopicPartition]) -> BTreeMap<i32, i64> {
@@ -101,7 +80,7 @@ async fn partitions_move_between_two_instances_without_loss() {
     let mut b = worker(dir.path(), "b", &topic, &group);
     wait_committed(&probe, &tps, total / 4).await;
     // B leaves cleanly: its partitions go back to A.
-    terminate(&b);
+    common::terminate(&b);
     assert!(b.wait().await.unwrap().success(), "B did not exit cleanly");
     wait_committed(&probe, &tps, total * 2 / 5).await;
     // B joins again, then A is SIGKILLed: after A's session times out, B owns everything.
@@ -112,7 +91,7 @@ async fn partitions_move_between_two_instances_without_loss() {
     a.start_kill().unwrap();
     a.wait().await.unwrap();
     wait_committed(&probe, &tps, total).await;
-    terminate(&b);
+    common::terminate(&b);
     assert!(b.wait().await.unwrap().success(), "B did not exit cleanly");
 
     let (da, db) = (

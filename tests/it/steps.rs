@@ -8,7 +8,6 @@ use std::time::Duration;
 use kafka_once::consumer::TopicPartition;
 use kafka_once::consumer::group::GroupConsumer;
 use kafka_once::journal::Journal;
-use tokio::process::Command;
 use tokio::time::Instant;
 
 use crate::common;
@@ -22,38 +21,23 @@ async fn worker(
     group: &str,
     kill_after: u32,
 ) -> std::process::ExitStatus {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("worker.log"))
-        .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-once"))
-        .arg("demo-worker")
-        .args([
-            "--bootstrap",
-            &common::bootstrap(),
-            "--topic",
-            topic,
-            "--group",
-            group,
-        ])
-        .arg("--path")
-        .arg(dir.join("journal"))
-        .arg("--ledger")
-        .arg(dir.join("ledger.txt"))
-        .args([
-            "--ordering",
-            "partition",
-            "--instance-id",
-            "steps-worker",
-            "--steps",
-        ])
-        .args(["--kill-after-step", &kill_after.to_string()])
-        .stderr(log)
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let journal = dir.join("journal");
+    let ledger = dir.join("ledger.txt");
+    let kill_after = kill_after.to_string();
+    let args: [&std::ffi::OsStr; 11] = [
+        "--path".as_ref(),
+        journal.as_os_str(),
+        "--ledger".as_ref(),
+        ledger.as_os_str(),
+        "--ordering".as_ref(),
+        "partition".as_ref(),
+        "--instance-id".as_ref(),
+        "steps-worker".as_ref(),
+        "--steps".as_ref(),
+        "--kill-after-step".as_ref(),
+        kill_after.as_ref(),
+    ];
+    let mut child = common::demo_worker(topic, group, &args, &dir.join("worker.log"));
     let probe = GroupConsumer::new(runtime_config(group)).await.unwrap();
     let tp = [TopicPartition::new(topic, 0)];
     let start = Instant::now();
@@ -68,11 +52,7 @@ async fn worker(
             .and_then(|c| c.values().next().map(|o| o.offset))
             .unwrap_or(0);
         if done >= RECORDS as i64 {
-            let pid = child.id().unwrap().to_string();
-            std::process::Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap();
+            common::terminate(&child);
             break child.wait().await.unwrap();
         }
         assert!(
