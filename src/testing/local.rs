@@ -197,9 +197,7 @@ impl LocalKafkaBuilder {
         let mut attempt = 1;
         loop {
             match self.start_once(&java, &libs).await {
-                Err(e)
-                    if e.is_port_clash() && attempt < PORT_ATTEMPTS && self.data_dir.is_none() =>
-                {
+                Err(e) if e.is_port_clash() && attempt < PORT_ATTEMPTS => {
                     tracing::warn!(
                         "a chosen port was taken before Kafka bound it; retrying with new ports"
                     );
@@ -288,6 +286,13 @@ impl LocalKafkaBuilder {
             Ok(()) => Ok(kafka),
             Err(e) => {
                 kafka.kill_all_blocking(Duration::ZERO);
+                if e.is_port_clash() && fresh && kafka.temp.is_none() {
+                    // A cluster formatted by this attempt in the caller's directory: remove it so the retry chooses
+                    // new ports instead of reusing the taken one.
+                    for node in &kafka.nodes {
+                        let _ = std::fs::remove_dir_all(&node.spec.dir);
+                    }
+                }
                 if !e.is_port_clash()
                     && let Some(temp) = kafka.temp.take()
                 {
@@ -1014,6 +1019,13 @@ mod tests {
                 .await
                 .is_err()
         );
+
+        // Another process holding the port: the node exits, and the error says why (the bind failure is logged
+        // long before the tail of shutdown lines, and it is what the port-clash retry looks for).
+        let squatter = TcpListener::bind(("127.0.0.1", node.port)).unwrap();
+        let clash = kafka.start_node(1).await.unwrap_err();
+        assert!(clash.is_port_clash(), "{clash}");
+        drop(squatter);
 
         kafka.start_node(1).await.unwrap();
         let restarted = kafka.nodes().remove(0);

@@ -146,9 +146,12 @@ pub(crate) fn pid_runs_kafka(pid: u32, config: &Path) -> bool {
     pid_alive(pid) && args.contains(&b"kafka.Kafka".as_slice()) && args.contains(&config)
 }
 
-/// The last `lines` lines of a log file (at most its last 64 KiB), or a note saying why there are none.
+/// The last `lines` lines of a log file (read from its last 256 KiB), preceded by the first few `ERROR` and
+/// exception lines of that window when the tail does not show them (a JVM that fails to bind a port logs the cause,
+/// then a screenful of shutdown), or a note saying why there are none.
 pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
-    const MAX: u64 = 64 * 1024;
+    const MAX: u64 = 256 * 1024;
+    const CAUSES: usize = 8;
     let read = || -> std::io::Result<String> {
         let mut file = std::fs::File::open(path)?;
         let len = file.metadata()?.len();
@@ -160,7 +163,20 @@ pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
     match read() {
         Ok(text) => {
             let all: Vec<&str> = text.lines().collect();
-            all[all.len().saturating_sub(lines)..].join("\n")
+            let start = all.len().saturating_sub(lines);
+            let is_cause = |l: &&&str| l.contains(" ERROR ") || l.contains("Exception");
+            let causes: Vec<&str> = all[..start]
+                .iter()
+                .filter(is_cause)
+                .take(CAUSES)
+                .copied()
+                .collect();
+            let tail = all[start..].join("\n");
+            if causes.is_empty() {
+                tail
+            } else {
+                format!("{}\n[…]\n{tail}", causes.join("\n"))
+            }
         }
         Err(e) => format!("(could not read {}: {e})", path.display()),
     }
@@ -317,6 +333,23 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         assert_eq!(log_tail(&path, 3), "line 98\nline 99\nline 100");
         assert!(log_tail(&dir.path().join("missing.log"), 3).starts_with("(could not read"));
+    }
+
+    #[test]
+    fn log_tail_quotes_an_earlier_error_the_tail_does_not_show() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node-1.log");
+        let mut text = String::from(
+            "[t] INFO starting\n[t] ERROR [KafkaServer] Fatal error: Address already in use\n",
+        );
+        text.extend((1..=50).map(|i| format!("[t] INFO shutting down {i}\n")));
+        std::fs::write(&path, text).unwrap();
+        let tail = log_tail(&path, 3);
+        assert_eq!(
+            tail,
+            "[t] ERROR [KafkaServer] Fatal error: Address already in use\n[…]\n\
+             [t] INFO shutting down 48\n[t] INFO shutting down 49\n[t] INFO shutting down 50"
+        );
     }
 
     #[test]
