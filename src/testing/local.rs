@@ -352,18 +352,33 @@ fn existing_cluster(root: &Path, n: usize) -> Result<Option<Vec<NodeSpec>>, Test
 }
 
 /// `(client port, controller port)` for `n` nodes, all bound at once so they differ, then released for Kafka.
+///
+/// Ports are drawn below the kernel's ephemeral range when there is room: a port from `bind(0)` comes from that
+/// range, and the outgoing connections of every other process draw from it too, so one of them can take the port in
+/// the moment between its release here and the JVM's bind.
 fn free_ports(n: usize, preferred: Option<u16>) -> Result<Vec<(u16, u16)>, TestingError> {
     let bind = |port: u16| TcpListener::bind(("127.0.0.1", port));
     let io = |e| TestingError::io("finding a free port on 127.0.0.1", e);
+    let quiet = quiet_port_range();
+    let any = || -> Result<TcpListener, TestingError> {
+        if let Some((low, high)) = quiet {
+            for _ in 0..64 {
+                if let Ok(l) = bind(rand::random_range(low..=high)) {
+                    return Ok(l);
+                }
+            }
+        }
+        bind(0).map_err(io)
+    };
     let mut held = Vec::with_capacity(2 * n);
     let mut ports = Vec::with_capacity(n);
     for i in 0..n {
         let wanted = preferred.and_then(|p| p.checked_add(u16::try_from(i).ok()?));
         let client = match wanted.map(bind) {
             Some(Ok(l)) => l,
-            _ => bind(0).map_err(io)?,
+            _ => any()?,
         };
-        let controller = bind(0).map_err(io)?;
+        let controller = any()?;
         ports.push((
             client.local_addr().map_err(io)?.port(),
             controller.local_addr().map_err(io)?.port(),
@@ -372,6 +387,14 @@ fn free_ports(n: usize, preferred: Option<u16>) -> Result<Vec<(u16, u16)>, Testi
         held.push(controller);
     }
     Ok(ports)
+}
+
+/// Ports from 20000 up to just below the kernel's ephemeral range, when that range starts high enough to leave some.
+fn quiet_port_range() -> Option<(u16, u16)> {
+    const LOW: u16 = 20_000;
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let first: u16 = range.split_whitespace().next()?.parse().ok()?;
+    (first > LOW + 1_000).then(|| (LOW, first - 1))
 }
 
 /// A local Apache Kafka cluster of one or more nodes, stopped when dropped.
