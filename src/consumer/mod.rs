@@ -19,7 +19,7 @@ mod stream;
 
 pub use fetcher::{
     Consumer, ConsumerBuilder, ConsumerError, ConsumerRecord, FetchRequestInfo, OFFSET_BEGINNING,
-    OFFSET_END, TopicPartition,
+    OFFSET_END, TopicPartition, Validations,
 };
 pub use group::{
     CommitError, Generation, GroupConsumer, GroupError, GroupHandle, OffsetAndMetadata,

@@ -2,7 +2,10 @@
 //! produce on demand (franz-go's hostile-broker tests do the same).
 //!
 //! The client under test talks to it over real TCP. It answers ApiVersions, Metadata,
-//! InitProducerId and Produce; any other API closes the connection. Produce keeps a log per
+//! InitProducerId, Produce, and for consumers Fetch (without sessions, topics by name),
+//! ListOffsets and OffsetForLeaderEpoch; any other API closes the connection. A test can append
+//! records, and truncate partitions while electing a new leader epoch ([`FakeBroker::elect`]),
+//! which is how an unclean leader election looks to a consumer (KIP-320). Produce keeps a log per
 //! partition and per-(producer, partition) sequence state with the rules of a Kafka 2.5+ broker
 //! (`ProducerStateManager` / `ProducerAppendInfo`):
 //!
@@ -25,19 +28,31 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_once::kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_once::kafka_protocol::messages::fetch_response::{
+    FetchableTopicResponse, PartitionData as FetchPartitionData,
+};
+use kafka_once::kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_once::kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_once::kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
 };
 use kafka_once::kafka_protocol::messages::produce_response::{
     PartitionProduceResponse, TopicProduceResponse,
 };
 use kafka_once::kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, InitProducerIdRequest,
-    InitProducerIdResponse, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
-    RequestHeader, ResponseHeader, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, FetchRequest, FetchResponse,
+    InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse,
+    MetadataRequest, MetadataResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
+    ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_once::kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafka_once::protocol::records::{BatchContext, RecordBatch, decode_batches};
+use kafka_once::protocol::records::{
+    BatchContext, EncodeOptions, RecordBatch, RecordToEncode, decode_batches, encode_batch,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -55,7 +70,10 @@ pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 pub const MESSAGE_TOO_LARGE: i16 = 10;
 pub const UNSUPPORTED_VERSION: i16 = 35;
+pub const OFFSET_OUT_OF_RANGE: i16 = 1;
 pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+pub const FENCED_LEADER_EPOCH: i16 = 74;
+pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
 pub const INVALID_PRODUCER_EPOCH: i16 = 47;
 pub const UNKNOWN_PRODUCER_ID: i16 = 59;
 pub const INVALID_RECORD: i16 = 87;
@@ -191,6 +209,8 @@ pub struct LoggedRecord {
     pub producer_epoch: i16,
     /// The record's own sequence (batch base sequence plus its index), or -1.
     pub sequence: i32,
+    /// The leader epoch it was written in.
+    pub leader_epoch: i32,
 }
 
 /// One InitProducerId request: the id and epoch it named, and the answer.
@@ -219,6 +239,11 @@ struct ProducerEntry {
 struct State {
     script: Script,
     logs: Vec<Vec<LoggedRecord>>,
+    /// The leader epoch of every partition.
+    leader_epoch: i32,
+    /// Per partition, (epoch, start offset) of every leader epoch, oldest first (Kafka's
+    /// leader-epoch cache).
+    epochs: Vec<Vec<(i32, i64)>>,
     producers: HashMap<(i64, i32), ProducerEntry>,
     /// Current epoch of every producer id handed out.
     producer_epochs: HashMap<i64, i16>,
@@ -272,6 +297,8 @@ impl FakeBroker {
             state: Mutex::new(State {
                 script,
                 logs: vec![Vec::new(); partitions],
+                leader_epoch: 0,
+                epochs: vec![vec![(0, 0)]; partitions],
                 producers: HashMap::new(),
                 producer_epochs: HashMap::new(),
                 next_producer_id: FIRST_PRODUCER_ID,
@@ -341,6 +368,41 @@ impl FakeBroker {
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.shared.lock().connections
+    }
+
+    /// Appends records with these values (no key, no producer id) to a partition's log in the
+    /// current leader epoch.
+    pub fn append_values(&self, partition: i32, values: &[&str]) {
+        let mut state = self.shared.lock();
+        let epoch = state.leader_epoch;
+        let log = &mut state.logs[partition as usize];
+        for v in values {
+            log.push(LoggedRecord {
+                offset: log.len() as i64,
+                key: None,
+                value: Some(Bytes::copy_from_slice(v.as_bytes())),
+                producer_id: -1,
+                producer_epoch: -1,
+                sequence: -1,
+                leader_epoch: epoch,
+            });
+        }
+    }
+
+    /// A new leader is elected with leader epoch `epoch` whose copy of `partition` ends at
+    /// `len` records: the log is truncated there (an unclean election loses what the old leader
+    /// alone had), and every partition's epoch history gains `epoch` starting at its log end.
+    pub fn elect(&self, epoch: i32, partition: i32, len: usize) {
+        let mut state = self.shared.lock();
+        assert!(epoch > state.leader_epoch, "leader epochs only grow");
+        state.leader_epoch = epoch;
+        state.logs[partition as usize].truncate(len);
+        let State { logs, epochs, .. } = &mut *state;
+        for (log, history) in logs.iter().zip(epochs.iter_mut()) {
+            let end = log.len() as i64;
+            history.retain(|(_, start)| *start <= end);
+            history.push((epoch, end));
+        }
     }
 }
 
@@ -471,7 +533,15 @@ fn handle(cx: &Context<'_>, mut frame: Bytes) -> Option<Next> {
         }
         ApiKey::Metadata => {
             let request = MetadataRequest::decode(&mut frame, version).ok()?;
-            let body = metadata(&cx.shared.lock().script, cx.addr, &request, version);
+            let state = cx.shared.lock();
+            let body = metadata(
+                &state.script,
+                state.leader_epoch,
+                cx.addr,
+                &request,
+                version,
+            );
+            drop(state);
             let frame = respond(correlation_id, api, version, &body)?;
             Some(Next::Respond {
                 frame,
@@ -491,18 +561,55 @@ fn handle(cx: &Context<'_>, mut frame: Bytes) -> Option<Next> {
             let request = ProduceRequest::decode(&mut frame, version).ok()?;
             produce(cx, correlation_id, version, &request)
         }
+        ApiKey::Fetch => {
+            let request = FetchRequest::decode(&mut frame, version).ok()?;
+            let (body, empty) = fetch(&cx.shared.lock(), &request);
+            let frame = respond(correlation_id, api, version, &body)?;
+            // An empty answer waits a little, like a long poll, so the client does not spin.
+            let wait = u64::try_from(request.max_wait_ms).unwrap_or(0).min(50);
+            Some(Next::Respond {
+                frame,
+                delay: if empty {
+                    Duration::from_millis(wait)
+                } else {
+                    Duration::ZERO
+                },
+            })
+        }
+        ApiKey::ListOffsets => {
+            let request = ListOffsetsRequest::decode(&mut frame, version).ok()?;
+            let body = list_offsets(&cx.shared.lock(), &request);
+            let frame = respond(correlation_id, api, version, &body)?;
+            Some(Next::Respond {
+                frame,
+                delay: Duration::ZERO,
+            })
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            let request = OffsetForLeaderEpochRequest::decode(&mut frame, version).ok()?;
+            let body = offset_for_leader_epoch(&cx.shared.lock(), &request);
+            let frame = respond(correlation_id, api, version, &body)?;
+            Some(Next::Respond {
+                frame,
+                delay: Duration::ZERO,
+            })
+        }
         _ => None,
     }
 }
 
 /// The ranges this broker advertises (ApiVersions first); the client negotiates within them.
-fn advertised() -> [(ApiKey, i16, i16); 4] {
+fn advertised() -> [(ApiKey, i16, i16); 7] {
     [
         (ApiKey::ApiVersions, 0, 3),
         (ApiKey::Metadata, 0, 12),
         // v13 names topics by id only; stay below it to keep this broker simple.
         (ApiKey::Produce, 3, 11),
         (ApiKey::InitProducerId, 0, 4),
+        // The same for Fetch; v4 is the first with the isolation level and v2 batches.
+        (ApiKey::Fetch, 4, 12),
+        (ApiKey::ListOffsets, 1, 7),
+        (ApiKey::OffsetForLeaderEpoch, 3, 4),
     ]
 }
 
@@ -557,6 +664,7 @@ fn encode_response<B: Encodable>(
 
 fn metadata(
     script: &Script,
+    leader_epoch: i32,
     addr: SocketAddr,
     request: &MetadataRequest,
     version: i16,
@@ -574,7 +682,7 @@ fn metadata(
                     .with_replica_nodes(vec![BrokerId(NODE_ID)])
                     .with_isr_nodes(vec![BrokerId(NODE_ID)]);
                 if version >= 7 {
-                    partition = partition.with_leader_epoch(0);
+                    partition = partition.with_leader_epoch(leader_epoch);
                 }
                 partition
             })
@@ -643,6 +751,167 @@ fn init_producer_id(state: &mut State, request: &InitProducerIdRequest) -> InitP
         .with_producer_epoch(answered.1)
 }
 
+/// The error for a request naming `current` as the leader epoch (-1: not checked): older than the
+/// broker's is `FENCED_LEADER_EPOCH`, newer is `UNKNOWN_LEADER_EPOCH`.
+fn check_epoch(state: &State, current: i32) -> i16 {
+    match current {
+        c if c < 0 || c == state.leader_epoch => NONE,
+        c if c < state.leader_epoch => FENCED_LEADER_EPOCH,
+        _ => UNKNOWN_LEADER_EPOCH,
+    }
+}
+
+/// Answers a Fetch with everything from each position to the log end, one batch per run of
+/// records written in the same leader epoch. Returns whether no records were sent.
+fn fetch(state: &State, request: &FetchRequest) -> (FetchResponse, bool) {
+    let mut empty = true;
+    let topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let answer = FetchPartitionData::default().with_partition_index(p.partition);
+                    let Some(log) = (t.topic.as_str() == state.script.topic)
+                        .then(|| state.logs.get(p.partition as usize))
+                        .flatten()
+                    else {
+                        return answer.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
+                    };
+                    let error = check_epoch(state, p.current_leader_epoch);
+                    if error != NONE {
+                        return answer.with_error_code(error);
+                    }
+                    let end = log.len() as i64;
+                    let answer = answer
+                        .with_high_watermark(end)
+                        .with_last_stable_offset(end)
+                        .with_log_start_offset(0);
+                    if p.fetch_offset > end || p.fetch_offset < 0 {
+                        return answer.with_error_code(OFFSET_OUT_OF_RANGE);
+                    }
+                    let mut bytes = BytesMut::new();
+                    let rest = &log[p.fetch_offset as usize..];
+                    for run in rest.chunk_by(|a, b| a.leader_epoch == b.leader_epoch) {
+                        let records: Vec<RecordToEncode> = run
+                            .iter()
+                            .map(|r| RecordToEncode {
+                                timestamp: 1_700_000_000_000,
+                                key: r.key.clone(),
+                                value: r.value.clone(),
+                                headers: Vec::new(),
+                            })
+                            .collect();
+                        let options = EncodeOptions {
+                            base_offset: run[0].offset,
+                            partition_leader_epoch: run[0].leader_epoch,
+                            ..EncodeOptions::default()
+                        };
+                        bytes
+                            .extend_from_slice(&encode_batch(&records, &options).expect("encodes"));
+                    }
+                    empty &= bytes.is_empty();
+                    answer.with_records(Some(bytes.freeze()))
+                })
+                .collect();
+            FetchableTopicResponse::default()
+                .with_topic(t.topic.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    (FetchResponse::default().with_responses(topics), empty)
+}
+
+/// Answers ListOffsets for the earliest (-2) and latest (-1) offsets.
+fn list_offsets(state: &State, request: &ListOffsetsRequest) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let answer = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index);
+                    let Some(log) = (t.name.as_str() == state.script.topic)
+                        .then(|| state.logs.get(p.partition_index as usize))
+                        .flatten()
+                    else {
+                        return answer.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
+                    };
+                    let error = check_epoch(state, p.current_leader_epoch);
+                    if error != NONE {
+                        return answer.with_error_code(error);
+                    }
+                    let offset = if p.timestamp == -2 {
+                        0
+                    } else {
+                        log.len() as i64
+                    };
+                    answer
+                        .with_offset(offset)
+                        .with_timestamp(-1)
+                        .with_leader_epoch(state.leader_epoch)
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// Answers OffsetForLeaderEpoch from the epoch history: the largest epoch at or below the one
+/// asked, and where it ends (the next epoch's start, or the log end for the newest).
+fn offset_for_leader_epoch(
+    state: &State,
+    request: &OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    let topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let answer = EpochEndOffset::default().with_partition(p.partition);
+                    let Some((log, history)) = (t.topic.as_str() == state.script.topic)
+                        .then(|| {
+                            let i = p.partition as usize;
+                            Some((state.logs.get(i)?, &state.epochs[i]))
+                        })
+                        .flatten()
+                    else {
+                        return answer.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
+                    };
+                    let error = check_epoch(state, p.current_leader_epoch);
+                    if error != NONE {
+                        return answer.with_error_code(error);
+                    }
+                    match history.iter().rposition(|(e, _)| *e <= p.leader_epoch) {
+                        None => answer.with_leader_epoch(-1).with_end_offset(-1),
+                        Some(i) => {
+                            let end = history
+                                .get(i + 1)
+                                .map_or(log.len() as i64, |(_, start)| *start);
+                            answer.with_leader_epoch(history[i].0).with_end_offset(end)
+                        }
+                    }
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
+}
+
 /// The sequence after `seq` (sequences wrap from `i32::MAX` to 0).
 fn next_seq(seq: i32) -> i32 {
     seq.wrapping_add(1) & i32::MAX
@@ -708,6 +977,7 @@ fn append(state: &mut State, partition: i32, batch: &RecordBatch) -> Outcome {
             offset: base_offset + i as i64,
             key: r.key.clone(),
             value: r.value.clone(),
+            leader_epoch: state.leader_epoch,
             producer_id: h.producer_id,
             producer_epoch: h.producer_epoch,
             sequence: if h.producer_id >= 0 {

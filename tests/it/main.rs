@@ -10,6 +10,7 @@ mod connection;
 mod consumer;
 mod crash;
 mod dispatch;
+mod failover;
 mod fake_broker;
 mod golden;
 mod group;

@@ -508,6 +508,7 @@ fn handle_response(
                         }
                         policy => {
                             p.position = None;
+                            p.position_epoch = None;
                             p.reset_from = Some(offset);
                             p.reset = Some(match policy {
                                 AutoOffsetReset::Earliest => ResetTo::Earliest,

@@ -9,7 +9,8 @@ use crate::protocol::records::RecordError;
 /// Errors of the consumer.
 ///
 /// Partition errors ([`Corrupt`](Self::Corrupt), [`NoOffset`](Self::NoOffset),
-/// [`OffsetOutOfRange`](Self::OffsetOutOfRange), [`Partition`](Self::Partition)) are returned
+/// [`OffsetOutOfRange`](Self::OffsetOutOfRange), [`LogTruncation`](Self::LogTruncation),
+/// [`Partition`](Self::Partition)) are returned
 /// once by [`Consumer::recv`](super::Consumer::recv); the partition then stops at its position
 /// until [`Consumer::seek`](super::Consumer::seek) moves it. Other partitions keep flowing.
 #[non_exhaustive]
@@ -54,6 +55,24 @@ pub enum ConsumerError {
         partition: i32,
         /// The position the broker refused.
         offset: i64,
+    },
+    /// After a leader change the new leader's log ends, for the leader epoch of the last record
+    /// returned, below the position: records this consumer returned were truncated away (KIP-320),
+    /// and `auto.offset.reset=none`. With a reset policy the consumer logs a warning and resumes at
+    /// `divergent_offset` (or by the policy when the leader cannot name one), as the Java client does.
+    #[error(
+        "{topic}/{partition}: log truncation detected at position {offset} (the leader's log diverges at {}); auto.offset.reset=none, seek to an offset",
+        divergent_offset.map_or_else(|| "an unknown offset".to_string(), |o| o.to_string())
+    )]
+    LogTruncation {
+        /// The topic.
+        topic: Arc<str>,
+        /// The partition.
+        partition: i32,
+        /// The position: the offset after the last record returned.
+        offset: i64,
+        /// The first offset known to diverge, when the leader knows the epoch.
+        divergent_offset: Option<i64>,
     },
     /// The broker answered a fetch or offset lookup for this partition with an error that
     /// retrying does not fix (for example an authorization failure).
@@ -110,6 +129,9 @@ impl ConsumerError {
             }
             | Self::NoOffset { topic, partition }
             | Self::OffsetOutOfRange {
+                topic, partition, ..
+            }
+            | Self::LogTruncation {
                 topic, partition, ..
             }
             | Self::Partition {

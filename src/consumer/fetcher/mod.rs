@@ -20,6 +20,14 @@
 //!   its position unchanged. `OFFSET_OUT_OF_RANGE` applies `auto.offset.reset` (logged at warn
 //!   with the old and new offsets), or with `none` stops the partition with
 //!   [`ConsumerError::OffsetOutOfRange`].
+//! - **Leader changes (KIP-320).** The position remembers the leader epoch of the last record
+//!   returned. When a partition's leader changes, the supervisor asks the new leader with
+//!   OffsetForLeaderEpoch where that epoch ends in its log before the partition is fetched again.
+//!   An end below the position means records this consumer returned were truncated away (an
+//!   unclean election): with a reset policy the position moves to the first diverging offset
+//!   (logged at warn, as the Java client does), with `none` the partition stops with
+//!   [`ConsumerError::LogTruncation`]. [`Consumer::validations`] counts both outcomes. A position
+//!   set by a seek or a committed offset has no epoch and is not validated.
 //! - **Prefetch budget.** Fetched bytes wait in a buffer until the application takes them. The
 //!   bytes held plus the bytes promised to requests in flight stay within a budget, by default
 //!   `2 × fetch.max.bytes` ([`ConsumerBuilder::prefetch_bytes`] changes it): each request's
@@ -84,6 +92,7 @@ use state::{Budget, Leader, PartitionState, ResetTo, Settings, Shared};
 
 pub use error::ConsumerError;
 pub use record::{ConsumerRecord, TopicPartition};
+pub use state::Validations;
 
 /// Pass to [`Consumer::seek`] to start at the log's first offset.
 pub const OFFSET_BEGINNING: i64 = -2;
@@ -482,6 +491,8 @@ impl Consumer {
         p.version = version;
         p.failed = false;
         p.reset_from = None;
+        p.position_epoch = None;
+        p.validate = false;
         if offset >= 0 {
             p.position = Some(offset);
             p.reset = None;
@@ -603,6 +614,12 @@ impl Consumer {
         self.shared.lock().history.iter().cloned().collect()
     }
 
+    /// How many positions were validated with OffsetForLeaderEpoch after a leader change (KIP-320),
+    /// and how many of them found the new leader's log truncated below the position.
+    pub fn validations(&self) -> Validations {
+        self.shared.lock().validations
+    }
+
     /// Waits for the next record, or a partition error (see [`ConsumerError`]).
     ///
     /// Records of one partition come in offset order. Waits forever when nothing is assigned;
@@ -663,6 +680,9 @@ impl Consumer {
             match step {
                 Step::Record(record, after) => {
                     p.position = Some(after);
+                    if record.leader_epoch >= 0 {
+                        p.position_epoch = Some(record.leader_epoch);
+                    }
                     let rotate = p.paused
                         || (cf.handed_out >= self.shared.settings.max_poll_records
                             && !st.completed.is_empty());

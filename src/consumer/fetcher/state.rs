@@ -102,6 +102,12 @@ pub(crate) struct PartitionState {
     pub reset: Option<ResetTo>,
     /// The position that was out of range, for the warning when the reset lands.
     pub reset_from: Option<i64>,
+    /// The leader epoch of the last record returned (the batch's partition leader epoch), when
+    /// known; the position's epoch for KIP-320 validation.
+    pub position_epoch: Option<i32>,
+    /// The leader changed since the position was reached: check with OffsetForLeaderEpoch that the
+    /// new leader's log has not diverged below the position before fetching again.
+    pub validate: bool,
     /// `None` while metadata must be refreshed to find the leader.
     pub leader: Option<Leader>,
     pub paused: bool,
@@ -126,6 +132,8 @@ impl PartitionState {
             position: None,
             reset: None,
             reset_from: None,
+            position_epoch: None,
+            validate: false,
             leader,
             paused: false,
             failed: false,
@@ -143,6 +151,7 @@ impl PartitionState {
         self.position.is_some()
             && !self.paused
             && !self.failed
+            && !self.validate
             && !self.buffered
             && self.in_flight.is_none()
             && self.leader.is_some_and(|l| l.node == node)
@@ -175,6 +184,9 @@ pub(crate) struct State {
     pub next_fetch_id: u64,
     /// Recent fetch requests, newest last.
     pub history: VecDeque<FetchRequestInfo>,
+    /// Positions checked with OffsetForLeaderEpoch after a leader change, and how many of those
+    /// found the log truncated.
+    pub validations: Validations,
     pub closed: bool,
 }
 
@@ -191,6 +203,15 @@ impl State {
             p.buffered = false;
         }
     }
+}
+
+/// Counts of KIP-320 position validations; see [`Consumer::validations`](super::Consumer::validations).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Validations {
+    /// Positions the new leader confirmed.
+    pub valid: u64,
+    /// Positions above the new leader's log end for their epoch (records were truncated).
+    pub truncated: u64,
 }
 
 /// The prefetch byte budget: bytes of fetched data held (`buffered`) plus bytes promised to
