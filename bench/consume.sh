@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # Consumer benchmark: read 1,000,000 records of 100 B and of 1 KB from a 12-partition topic,
-# kafka-once vs kcat (librdkafka), same local broker, same run, alternating rounds. Manual
-# assignment (no group) for both: `kafka-once consume --from-beginning -n N` and
-# `kcat -C -o beginning -c N`. Output goes to /dev/null; both print the value per line.
+# kafka-once vs kcat (librdkafka), same local broker, same run, alternating rounds. MODE `assign`
+# (the default): manual assignment for both, `kafka-once consume --from-beginning -n N` and
+# `kcat -C -o beginning -c N`. MODE `group`: each round a new consumer group with no committed
+# offsets, starting from the earliest offset: `kafka-once consume -G G --from-beginning -n N` and
+# `kcat -G G -X auto.offset.reset=earliest -c N` (joining the group is part of the time). Output
+# goes to /dev/null; both print the value per line.
 #
-#   bench/consume.sh [ROUNDS]        (KAFKA_BOOTSTRAP=host:port to use another broker)
+#   bench/consume.sh [ROUNDS] [assign|group]   (KAFKA_BOOTSTRAP=host:port to use another broker)
 #
-# Writes bench/results/consume.md.
+# Writes bench/results/consume.md (assign) or bench/results/consume-group.md (group).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
+mode=${2:-assign}
+case $mode in
+assign) out=bench/results/consume.md; how="Manual assignment from the beginning" ;;
+group) out=bench/results/consume-group.md; how="Group mode (a new group per round and client, from the earliest offset)" ;;
+*) echo "mode must be assign or group, not $mode" >&2; exit 2 ;;
+esac
 count=1000000
 source bench/lib.sh
 for size in 100 1000; do
@@ -17,8 +26,13 @@ for size in 100 1000; do
     "$bin" topics create "$topic" -p 12 -b "$bootstrap" >/dev/null
     "$bin" produce -b "$bootstrap" -t "$topic" -n $count -s $size -X batch.size=1000000 2>/dev/null
     for r in $(seq 1 "$rounds"); do
-        results[ours,$size,$r]=$(measure "$bin" consume -b "$bootstrap" -t "$topic" --from-beginning -n $count)
-        results[kcat,$size,$r]=$(measure kcat -C -b "$bootstrap" -t "$topic" -o beginning -c $count -q)
+        if [ "$mode" = group ]; then
+            results[ours,$size,$r]=$(measure "$bin" consume -b "$bootstrap" -t "$topic" -G "ours-$topic-$r" --from-beginning -n $count)
+            results[kcat,$size,$r]=$(measure kcat -b "$bootstrap" -G "kcat-$topic-$r" -X auto.offset.reset=earliest -c $count -q "$topic")
+        else
+            results[ours,$size,$r]=$(measure "$bin" consume -b "$bootstrap" -t "$topic" --from-beginning -n $count)
+            results[kcat,$size,$r]=$(measure kcat -C -b "$bootstrap" -t "$topic" -o beginning -c $count -q)
+        fi
         echo "size=$size round $r: ours ${results[ours,$size,$r]}, kcat ${results[kcat,$size,$r]} (wall cpu)" >&2
     done
 done
@@ -27,8 +41,8 @@ mkdir -p bench/results
     echo "# Consumer: 1,000,000 records from a 12-partition topic"
     echo
     describe_run
-    echo "Manual assignment from the beginning, values printed to /dev/null; best and median of $rounds alternating"
-    echo "rounds. Command: \`bench/consume.sh $rounds\`."
+    echo "$how, values printed to /dev/null; best and median of $rounds alternating"
+    echo "rounds. Command: \`bench/consume.sh $rounds $mode\`."
     echo
     echo "| value size | client | best s | median s | records/s (best) | MB/s (best) | CPU s (median) | CPU s / M records | throughput ours/kcat | CPU ours/kcat |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -49,5 +63,5 @@ mkdir -p bench/results
     for size in 100 1000; do for r in $(seq 1 "$rounds"); do
         echo "- ${size} B round $r: kafka-once ${results[ours,$size,$r]}; kcat ${results[kcat,$size,$r]}"
     done; done
-} > bench/results/consume.md
-cat bench/results/consume.md
+} > "$out"
+cat "$out"

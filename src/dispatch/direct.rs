@@ -1,4 +1,4 @@
-//! Workflows started directly, not by a Kafka record: [`KafkaOnce::start_workflow`] with an id,
+//! Workflows started directly, not by a Kafka record: [`KafkaOnce::start_workflow`](super::KafkaOnce::start_workflow) with an id,
 //! idempotent per id, with [`WorkflowHandle`]s and recovery from the journal.
 //!
 //! A direct workflow's key is [`RecordKey::direct`]`(id)`; its steps are journaled like a Kafka
@@ -8,16 +8,21 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use crate::journal::{Entry, FinishResult, Journal, JournalError, RecordKey, StateWrite};
 
-use super::{DispatchError, RetryPolicy, WorkflowContext, WorkflowError};
+use super::context::ProducerSource;
+use super::{DispatchError, KafkaMessage, RetryPolicy, WorkflowContext, WorkflowError};
+use crate::consumer::ConsumerRecord;
+use crate::protocol::records::{Header, TimestampType};
 
 /// The state keyspace of direct workflows.
 pub const WORKFLOWS: &str = "kafka-once-workflows";
@@ -53,6 +58,172 @@ pub struct WorkflowRecord {
     pub error: Option<String>,
     /// Attempts made.
     pub attempts: u32,
+    /// The registered workflow that runs it: a name given to
+    /// [`KafkaOnce::register_workflow`](super::KafkaOnce::register_workflow), or `kafka:<group>`
+    /// for a dead-lettered Kafka record (its consumer's workflow); `None` for a workflow started
+    /// with a closure. [`KafkaOnce::recover_workflows`](super::KafkaOnce::recover_workflows)
+    /// resumes pending workflows by this name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+}
+
+/// The input recorded for a dead-lettered Kafka record, from which
+/// [`workflows retry`](crate::dispatch) runs its consumer's workflow again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeadLetter {
+    /// The consumer group.
+    pub group: String,
+    /// The topic.
+    pub topic: String,
+    /// The topic id (hyphenated UUID).
+    pub topic_id: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// The leader epoch of the record's batch.
+    pub leader_epoch: i32,
+    /// The timestamp, milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// The key.
+    pub key: Option<Vec<u8>>,
+    /// The value.
+    pub value: Option<Vec<u8>>,
+    /// The headers, in order.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl DeadLetter {
+    /// What to record of the record `r` with idempotency key `key`.
+    pub(crate) fn of(r: &ConsumerRecord, key: &RecordKey) -> Self {
+        Self {
+            group: key.group.to_string(),
+            topic: r.topic.to_string(),
+            topic_id: key.topic_id.to_string(),
+            partition: r.partition,
+            offset: r.offset,
+            leader_epoch: r.leader_epoch,
+            timestamp: r.timestamp,
+            key: r.key.as_ref().map(|b| b.to_vec()),
+            value: r.value.as_ref().map(|b| b.to_vec()),
+            headers: r
+                .headers
+                .iter()
+                .map(|h| (h.key.clone(), h.value.as_ref().map(|v| v.to_vec())))
+                .collect(),
+        }
+    }
+
+    /// The message again, with its original idempotency key.
+    pub(crate) fn into_message(self) -> Result<KafkaMessage, WorkflowError> {
+        let topic_id = uuid::Uuid::parse_str(&self.topic_id).map_err(|e| {
+            WorkflowError::from(format!(
+                "dead letter {}/{}/{}: topic id {:?}: {e}",
+                self.topic, self.partition, self.offset, self.topic_id
+            ))
+        })?;
+        let key = RecordKey {
+            group: self.group.into(),
+            topic: self.topic.as_str().into(),
+            topic_id,
+            partition: self.partition,
+            offset: self.offset,
+        };
+        let record = ConsumerRecord {
+            topic: self.topic.into(),
+            partition: self.partition,
+            offset: self.offset,
+            leader_epoch: self.leader_epoch,
+            timestamp: self.timestamp,
+            timestamp_type: TimestampType::CreateTime,
+            key: self.key.map(Bytes::from),
+            value: self.value.map(Bytes::from),
+            headers: self
+                .headers
+                .into_iter()
+                .map(|(key, value)| Header {
+                    key,
+                    value: value.map(Bytes::from),
+                })
+                .collect(),
+        };
+        Ok(KafkaMessage::new(Arc::new(record), Arc::new(key)))
+    }
+}
+
+/// The registry name under which the workflow of the consumer of `group` runs retried dead
+/// letters.
+pub(crate) fn kafka_workflow_name(group: &str) -> String {
+    format!("kafka:{group}")
+}
+
+/// A registered workflow with its types erased: starts (or attaches to) workflow `id` with a
+/// JSON input.
+pub(crate) type Starter = Arc<
+    dyn Fn(
+            String,
+            serde_json::Value,
+        )
+            -> Pin<Box<dyn Future<Output = Result<WorkflowHandle<()>, DispatchError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Erases `handler`'s types: the starter decodes the JSON input as `I` and starts the workflow
+/// under `name`.
+pub(crate) fn starter<I, O, F, Fut, E>(
+    journal: Journal,
+    running: Arc<Running>,
+    name: String,
+    producer: Option<ProducerSource>,
+    handler: F,
+) -> Starter
+where
+    I: Serialize + DeserializeOwned + Send + 'static,
+    O: Serialize + DeserializeOwned + Send + 'static,
+    F: Fn(WorkflowContext, I) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, E>> + Send + 'static,
+    E: Into<WorkflowError> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    Arc::new(move |id: String, input: serde_json::Value| {
+        let (journal, running, name, producer, handler) = (
+            journal.clone(),
+            running.clone(),
+            name.clone(),
+            producer.clone(),
+            handler.clone(),
+        );
+        Box::pin(async move {
+            let input: I = serde_json::from_value(input).map_err(|e| {
+                DispatchError::Config(format!("workflow {id} ({name}): input: {e}"))
+            })?;
+            let run = move |ctx: WorkflowContext, input: I| handler(ctx, input);
+            let origin = Origin {
+                name: Some(&name),
+                producer,
+            };
+            let handle: WorkflowHandle<O> = start(
+                &journal,
+                &running,
+                RetryPolicy::default(),
+                origin,
+                &id,
+                input,
+                run,
+            )
+            .await?;
+            Ok(handle.cast())
+        })
+    })
+}
+
+/// Who starts a direct workflow: the registered name it is recorded under, and a producer for
+/// `ctx.send` (a Kafka consumer's, for its retried dead letters).
+#[derive(Default)]
+pub(crate) struct Origin<'a> {
+    pub name: Option<&'a str>,
+    pub producer: Option<ProducerSource>,
 }
 
 /// The shared, in-process view of running direct workflows: id → a flag set when it ends.
@@ -95,7 +266,7 @@ pub enum WorkflowFailure {
     #[error("workflow {0} was cancelled")]
     Cancelled(String),
     /// The workflow is pending and nothing in this process runs it (resume it with
-    /// [`KafkaOnce::start_workflow`] or [`KafkaOnce::resume_workflows`]).
+    /// [`KafkaOnce::start_workflow`](super::KafkaOnce::start_workflow) or [`KafkaOnce::resume_workflows`](super::KafkaOnce::resume_workflows)).
     #[error("workflow {0} is pending and not running in this process")]
     NotRunning(String),
     /// The recorded output is not of the type asked for.
@@ -126,7 +297,7 @@ pub(crate) fn read_record(
     }
 }
 
-fn record_write(
+pub(crate) fn record_write(
     journal: &Journal,
     id: &str,
     r: &WorkflowRecord,
@@ -136,6 +307,18 @@ fn record_write(
         key: id.as_bytes().to_vec(),
         value: Some(serde_json::to_vec(r).map_err(|e| JournalError::InvalidKey(e.to_string()))?),
     })
+}
+
+impl<O> WorkflowHandle<O> {
+    /// The same workflow, its output read as `P`.
+    pub(crate) fn cast<P>(self) -> WorkflowHandle<P> {
+        WorkflowHandle {
+            id: self.id,
+            journal: self.journal,
+            done: self.done,
+            _output: PhantomData,
+        }
+    }
 }
 
 impl<O: DeserializeOwned> WorkflowHandle<O> {
@@ -180,6 +363,7 @@ pub(crate) async fn start<I, O, F, Fut, E>(
     journal: &Journal,
     running: &Arc<Running>,
     retry: RetryPolicy,
+    origin: Origin<'_>,
     id: &str,
     input: I,
     handler: F,
@@ -202,50 +386,42 @@ where
         done,
         _output: PhantomData,
     };
-    if let Some(rx) = running
-        .map
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(id)
+    // Claim the id in this process before looking at the journal, so that two concurrent starts
+    // (an app's recovery and a caller, say) run it once: the second attaches to the first.
+    let (tx, rx) = watch::channel(false);
     {
-        return Ok(handle(Some(rx.clone())));
+        let mut map = running.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(rx) = map.get(id) {
+            return Ok(handle(Some(rx.clone())));
+        }
+        map.insert(id.to_string(), rx.clone());
     }
-    let (input, attempts) = match read_record(journal, id)? {
-        Some(r) if r.status != WorkflowStatus::Pending => return Ok(handle(None)),
-        // Pending from an earlier process: resume it with its recorded input.
-        Some(r) => (
-            serde_json::from_value::<I>(r.input.clone()).map_err(|e| {
-                DispatchError::Config(format!("workflow {id}: recorded input: {e}"))
-            })?,
-            r.attempts,
-        ),
-        None => {
-            let record = WorkflowRecord {
-                version: 1,
-                status: WorkflowStatus::Pending,
-                input: serde_json::to_value(&input)
-                    .map_err(|e| DispatchError::Config(format!("workflow {id}: input: {e}")))?,
-                output: None,
-                error: None,
-                attempts: 0,
-            };
-            journal
-                .write_state(vec![record_write(journal, id, &record)?])
-                .await?;
-            (input, 0)
+    let release = || {
+        running
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        tx.send_replace(true);
+    };
+    let prepared = prepare(journal, &origin, id, input).await;
+    let (input, attempts) = match prepared {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            release();
+            return Ok(handle(None));
+        }
+        Err(e) => {
+            release();
+            return Err(e);
         }
     };
-    let (tx, rx) = watch::channel(false);
-    running
-        .map
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id.to_string(), rx.clone());
     let journal2 = journal.clone();
     let running2 = running.clone();
     let id2 = id.to_string();
+    let producer = origin.producer;
     tokio::spawn(async move {
-        if let Err(e) = run(&journal2, retry, &id2, input, attempts, handler).await {
+        if let Err(e) = run(&journal2, retry, &id2, input, attempts, producer, handler).await {
             tracing::error!(workflow = %id2, error = %e, "direct workflow stopped");
         }
         running2
@@ -258,12 +434,52 @@ where
     Ok(handle(Some(rx)))
 }
 
+/// The input and prior attempts to run workflow `id` with: a new one is recorded pending; a
+/// pending one from an earlier process resumes with its recorded input, counting the attempts
+/// its journal entry says began. `None` when it has finished (or was cancelled).
+async fn prepare<I: Serialize + DeserializeOwned>(
+    journal: &Journal,
+    origin: &Origin<'_>,
+    id: &str,
+    input: I,
+) -> Result<Option<(I, u32)>, DispatchError> {
+    Ok(Some(match read_record(journal, id)? {
+        Some(r) if r.status != WorkflowStatus::Pending => return Ok(None),
+        Some(r) => (
+            serde_json::from_value::<I>(r.input.clone()).map_err(|e| {
+                DispatchError::Config(format!("workflow {id}: recorded input: {e}"))
+            })?,
+            journal
+                .get(&RecordKey::direct(id))?
+                .map_or(0, |e| e.attempts())
+                .max(r.attempts),
+        ),
+        None => {
+            let record = WorkflowRecord {
+                version: 1,
+                status: WorkflowStatus::Pending,
+                input: serde_json::to_value(&input)
+                    .map_err(|e| DispatchError::Config(format!("workflow {id}: input: {e}")))?,
+                output: None,
+                error: None,
+                attempts: 0,
+                workflow: origin.name.map(str::to_string),
+            };
+            journal
+                .write_state(vec![record_write(journal, id, &record)?])
+                .await?;
+            (input, 0)
+        }
+    }))
+}
+
 async fn run<I, O, F, Fut, E>(
     journal: &Journal,
     retry: RetryPolicy,
     id: &str,
     input: I,
     prior: u32,
+    producer: Option<ProducerSource>,
     handler: F,
 ) -> Result<WorkflowRecord, JournalError>
 where
@@ -275,6 +491,7 @@ where
 {
     let key = RecordKey::direct(id);
     let input_json = serde_json::to_value(&input).unwrap_or_default();
+    let name = read_record(journal, id)?.and_then(|r| r.workflow);
     let mut backoff = retry.initial_backoff;
     let mut attempt = prior;
     let mut failures = 0;
@@ -286,7 +503,14 @@ where
         }
         attempt += 1;
         journal.started(&key, attempt)?;
-        let ctx = WorkflowContext::detached(journal.clone(), key.clone(), attempt)?;
+        let ctx = WorkflowContext::load(
+            Arc::new(key.clone()),
+            attempt,
+            journal.clone(),
+            producer.clone(),
+            Arc::default(),
+            false,
+        )?;
         let input: I =
             serde_json::from_value(input_json.clone()).map_err(|e| JournalError::Corrupt {
                 what: format!("workflow {id} input"),
@@ -302,6 +526,7 @@ where
                     output: Some(serde_json::to_value(&output).unwrap_or_default()),
                     error: None,
                     attempts: attempt,
+                    workflow: name.clone(),
                 };
                 let write = record_write(journal, id, &record)?;
                 let entry = Entry::Completed {
@@ -333,6 +558,7 @@ where
                 output: None,
                 error: Some(error),
                 attempts: attempt,
+                workflow: name,
             };
             journal
                 .write_state(vec![record_write(journal, id, &record)?])
@@ -345,7 +571,10 @@ where
 }
 
 /// Sets a direct workflow's status (for `workflows retry` and `cancel`): `Pending` again for a
-/// failed one, `Cancelled` for a pending one. Returns the old status.
+/// failed, cancelled or dead-lettered one, `Cancelled` for a pending one. Returns the old status.
+/// A pending workflow with a registered name runs at the app's next
+/// [`recover_workflows`](super::KafkaOnce::recover_workflows) (which [`run`](super::KafkaOnce::run)
+/// calls).
 pub async fn set_status(
     journal: &Journal,
     id: &str,
@@ -359,7 +588,7 @@ pub async fn set_status(
         let allowed = matches!(
             (from, to),
             (
-                WorkflowStatus::Failed | WorkflowStatus::Cancelled,
+                WorkflowStatus::Failed | WorkflowStatus::Cancelled | WorkflowStatus::DeadLettered,
                 WorkflowStatus::Pending
             ) | (WorkflowStatus::Pending, WorkflowStatus::Cancelled)
         );
@@ -504,5 +733,96 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    /// A registered workflow interrupted after its first step (its process's runtime dies with
+    /// the task in the middle, which is what a crash leaves in the journal) is resumed by the
+    /// next app's `run`, after the recorded step, with no call naming it.
+    #[test]
+    fn a_pending_registered_workflow_is_resumed_by_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Arc::new(Mutex::new(Vec::<String>::new()));
+        let register = |app: &KafkaOnce, stall: bool| {
+            let ledger = ledger.clone();
+            app.register_workflow("transfer", move |ctx: WorkflowContext, amount: u64| {
+                let ledger = ledger.clone();
+                async move {
+                    let l = &ledger;
+                    ctx.step("debit", || async move {
+                        l.lock().unwrap().push(format!("debit {amount}"));
+                        Ok::<_, WorkflowError>(())
+                    })
+                    .await?;
+                    if stall {
+                        std::future::pending::<()>().await;
+                    }
+                    let l = &ledger;
+                    ctx.step("credit", || async move {
+                        l.lock().unwrap().push(format!("credit {amount}"));
+                        Ok::<_, WorkflowError>(())
+                    })
+                    .await?;
+                    Ok::<u64, WorkflowError>(amount)
+                }
+            })
+            .unwrap();
+        };
+
+        // The first process: its runtime goes away while the workflow waits after "debit".
+        let first = tokio::runtime::Runtime::new().unwrap();
+        first.block_on(async {
+            let app = KafkaOnce::open(dir.path()).unwrap();
+            register(&app, true);
+            let h = app
+                .start_registered::<u64, u64>("transfer", "t-1", 30)
+                .await
+                .unwrap();
+            while ledger.lock().unwrap().is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(h.status().unwrap(), WorkflowStatus::Pending);
+        });
+        first.shutdown_timeout(Duration::from_secs(5));
+
+        let second = tokio::runtime::Runtime::new().unwrap();
+        second.block_on(async {
+            let app = Arc::new(KafkaOnce::open(dir.path()).unwrap().handle_signals(false));
+            register(&app, false);
+            assert!(
+                app.register_workflow("transfer", |_: WorkflowContext, n: u64| async move {
+                    Ok::<u64, WorkflowError>(n)
+                })
+                .is_err(),
+                "a name is registered once"
+            );
+            let runner = {
+                let app = app.clone();
+                tokio::spawn(async move { app.run().await })
+            };
+            let handle: WorkflowHandle<u64> = loop {
+                let h = app
+                    .start_registered::<u64, u64>("transfer", "t-1", 999)
+                    .await
+                    .unwrap();
+                if h.status().unwrap() == WorkflowStatus::Completed {
+                    break h;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            };
+            assert_eq!(handle.result().await.unwrap(), 30, "the recorded input");
+            app.shutdown_handle().shutdown();
+            runner.await.unwrap().unwrap();
+        });
+        assert_eq!(
+            *ledger.lock().unwrap(),
+            vec!["debit 30".to_string(), "credit 30".to_string()],
+            "debit ran once, before the crash; credit once, after it"
+        );
+        let record = read_record(&crate::journal::Journal::open(dir.path()).unwrap(), "t-1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.workflow.as_deref(), Some("transfer"));
+        assert_eq!(record.attempts, 2);
     }
 }

@@ -73,6 +73,7 @@ mod metrics;
 mod runs;
 mod runtime;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -84,7 +85,7 @@ use crate::journal::{Journal, JournalOptions};
 pub use completion_map::MAX_METADATA;
 pub use context::{SEND_ID, Sent, StepError, Transaction, WorkflowContext};
 pub use direct::{
-    WORKFLOWS, WorkflowFailure, WorkflowHandle, WorkflowRecord, WorkflowStatus,
+    DeadLetter, WORKFLOWS, WorkflowFailure, WorkflowHandle, WorkflowRecord, WorkflowStatus,
     list as list_workflows, set_status as set_workflow_status,
 };
 pub use error::{DispatchError, WorkflowError};
@@ -193,6 +194,9 @@ pub struct KafkaOnce {
     running: Mutex<Vec<Arc<runtime::Shared>>>,
     signals: bool,
     direct: Arc<direct::Running>,
+    /// Registered direct workflows by name (and `kafka:<group>` for each consumer's workflow
+    /// once [`run`](Self::run) starts).
+    workflows: Mutex<HashMap<String, direct::Starter>>,
 }
 
 impl std::fmt::Debug for KafkaOnce {
@@ -226,6 +230,7 @@ impl KafkaOnce {
             running: Mutex::new(Vec::new()),
             signals: true,
             direct: Arc::default(),
+            workflows: Mutex::default(),
         }
     }
 
@@ -295,6 +300,7 @@ impl KafkaOnce {
             &self.journal,
             &self.direct,
             RetryPolicy::default(),
+            direct::Origin::default(),
             id,
             input,
             handler,
@@ -302,9 +308,127 @@ impl KafkaOnce {
         .await
     }
 
-    /// Resumes every pending direct workflow in the journal with `handler` (for an app with
-    /// one kind of direct workflow; with several, call [`start_workflow`](Self::start_workflow)
-    /// per id). Returns their handles.
+    /// Registers `handler` as the direct workflow `name`, so it can be started by name
+    /// ([`start_registered`](Self::start_registered)) and, above all, so a workflow of that name
+    /// left pending by a crash (or made pending again by `kafka-once workflows retry`) is resumed
+    /// by [`recover_workflows`](Self::recover_workflows), which [`run`](Self::run) calls at
+    /// start. Names are unique per app; `kafka:` is reserved.
+    ///
+    /// ```no_run
+    /// # use kafka_once::dispatch::{KafkaOnce, WorkflowContext, WorkflowError};
+    /// # async fn demo(app: KafkaOnce) -> Result<(), Box<dyn std::error::Error>> {
+    /// app.register_workflow("invoice", |ctx: WorkflowContext, n: u64| async move {
+    ///     let total: u64 = ctx.step("sum", || async move { Ok::<_, WorkflowError>(n * 2) }).await?;
+    ///     Ok::<u64, WorkflowError>(total)
+    /// })?;
+    /// // Resumes every pending "invoice" workflow in the journal.
+    /// app.recover_workflows().await?;
+    /// let handle = app.start_registered::<u64, u64>("invoice", "invoice-2026-42", 42).await?;
+    /// assert_eq!(handle.result().await?, 84);
+    /// # Ok(()) }
+    /// ```
+    pub fn register_workflow<I, O, F, Fut, E>(
+        &self,
+        name: &str,
+        handler: F,
+    ) -> Result<(), DispatchError>
+    where
+        I: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        O: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        F: Fn(WorkflowContext, I) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<O, E>> + Send + 'static,
+        E: Into<WorkflowError> + Send + 'static,
+    {
+        if name.is_empty() || name.starts_with("kafka:") {
+            return Err(DispatchError::Config(format!(
+                "a workflow name is not empty and does not start with \"kafka:\" (reserved): {name:?}"
+            )));
+        }
+        let starter = direct::starter(
+            self.journal.clone(),
+            self.direct.clone(),
+            name.to_string(),
+            None,
+            handler,
+        );
+        self.add_starter(name.to_string(), starter)
+    }
+
+    fn add_starter(&self, name: String, starter: direct::Starter) -> Result<(), DispatchError> {
+        let mut workflows = self.workflows.lock().unwrap_or_else(|p| p.into_inner());
+        if workflows.contains_key(&name) {
+            return Err(DispatchError::Config(format!(
+                "a workflow named {name:?} is already registered"
+            )));
+        }
+        workflows.insert(name, starter);
+        Ok(())
+    }
+
+    /// Starts (or attaches to) the workflow `id` of the registered workflow `name` with
+    /// `input`; idempotent per id like [`start_workflow`](Self::start_workflow). `I` and `O`
+    /// must be (or serialize like) the registered handler's input and output types.
+    pub async fn start_registered<I, O>(
+        &self,
+        name: &str,
+        id: &str,
+        input: I,
+    ) -> Result<WorkflowHandle<O>, DispatchError>
+    where
+        I: serde::Serialize,
+    {
+        let starter = self.starter(name)?;
+        let input = serde_json::to_value(input)
+            .map_err(|e| DispatchError::Config(format!("workflow {id}: input: {e}")))?;
+        Ok(starter(id.to_string(), input).await?.cast())
+    }
+
+    fn starter(&self, name: &str) -> Result<direct::Starter, DispatchError> {
+        self.workflows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| DispatchError::Config(format!("no workflow registered as {name:?}")))
+    }
+
+    /// Resumes every pending workflow in the journal whose workflow is registered: direct
+    /// workflows by their [`register_workflow`](Self::register_workflow) name, dead-lettered
+    /// Kafka records made pending by `workflows retry` by their consumer's workflow (registered
+    /// when [`run`](Self::run) starts, which calls this). Each runs in the background, resuming
+    /// after its last recorded step. Returns the ids started; pending workflows of a name not
+    /// registered here are logged and left pending (a closure-started one is resumed by
+    /// [`start_workflow`](Self::start_workflow) or [`resume_workflows`](Self::resume_workflows)).
+    pub async fn recover_workflows(&self) -> Result<Vec<String>, DispatchError> {
+        let mut started = Vec::new();
+        for (id, record) in direct::list(&self.journal)? {
+            if record.status != WorkflowStatus::Pending {
+                continue;
+            }
+            let Some(name) = record.workflow else {
+                tracing::info!(workflow = %id, "pending workflow started with a closure: resume it with start_workflow");
+                continue;
+            };
+            match self.starter(&name) {
+                Ok(starter) => {
+                    starter(id.clone(), record.input).await?;
+                    started.push(id);
+                }
+                Err(_) => {
+                    tracing::warn!(workflow = %id, name, "pending workflow of a workflow not registered in this app");
+                }
+            }
+        }
+        if !started.is_empty() {
+            tracing::info!(count = started.len(), "pending workflows resumed");
+        }
+        Ok(started)
+    }
+
+    /// Resumes every pending direct workflow in the journal that was started with a closure
+    /// ([`start_workflow`](Self::start_workflow)) with `handler` (for an app with one kind of
+    /// such workflow; with several, call `start_workflow` per id, or better, register them by name
+    /// with [`register_workflow`](Self::register_workflow)). Returns their handles.
     pub async fn resume_workflows<I, O, F, Fut, E>(
         &self,
         handler: F,
@@ -318,7 +442,7 @@ impl KafkaOnce {
     {
         let mut handles = Vec::new();
         for (id, record) in direct::list(&self.journal)? {
-            if record.status == WorkflowStatus::Pending {
+            if record.status == WorkflowStatus::Pending && record.workflow.is_none() {
                 let input: I = serde_json::from_value(record.input).map_err(|e| {
                     DispatchError::Config(format!("workflow {id}: recorded input: {e}"))
                 })?;
@@ -354,9 +478,15 @@ impl KafkaOnce {
     pub async fn run(&self) -> Result<(), DispatchError> {
         let registered =
             std::mem::take(&mut *self.registered.lock().unwrap_or_else(|p| p.into_inner()));
-        if registered.is_empty() {
+        let named = !self
+            .workflows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty();
+        if registered.is_empty() && !named {
             return Err(DispatchError::Config(
-                "no consumer registered: call kafka_consumer(..).workflow(..) first".into(),
+                "nothing to run: call kafka_consumer(..).workflow(..) or register_workflow first"
+                    .into(),
             ));
         }
         let mut groups: Vec<&str> = registered
@@ -374,6 +504,26 @@ impl KafkaOnce {
         if self.signals {
             spawn_signal_watch(self.shutdown.clone());
         }
+        // Each consumer's workflow also runs its dead letters made pending by `workflows retry`.
+        for r in &registered {
+            let Some(group) = r.config.consumer().group_id() else {
+                continue;
+            };
+            let handler = r.handler.clone();
+            let starter = direct::starter(
+                self.journal.clone(),
+                self.direct.clone(),
+                direct::kafka_workflow_name(group),
+                Some(runtime::producer_source(Arc::default(), r.config.clone())),
+                move |ctx: WorkflowContext, letter: direct::DeadLetter| match letter.into_message()
+                {
+                    Ok(message) => handler(ctx, message),
+                    Err(e) => Box::pin(std::future::ready(Err(e))),
+                },
+            );
+            self.add_starter(direct::kafka_workflow_name(group), starter)?;
+        }
+        self.recover_workflows().await?;
         let mut tasks = tokio::task::JoinSet::new();
         for r in registered {
             let shared = runtime::start(self.journal.clone(), r).await?;
@@ -383,6 +533,12 @@ impl KafkaOnce {
                 .push(shared.clone());
             let shutdown = self.shutdown.subscribe();
             tasks.spawn(runtime::run(shared, shutdown));
+        }
+        if tasks.is_empty() {
+            // Only direct workflows: they run in the background until shutdown.
+            let mut shutdown = self.shutdown.subscribe();
+            let _ = shutdown.wait_for(|s| *s).await;
+            return Ok(());
         }
         let mut first_error = None;
         while let Some(done) = tasks.join_next().await {

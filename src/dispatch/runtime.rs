@@ -30,11 +30,14 @@ use crate::consumer::group::{
     GroupConsumer, GroupError, GroupHandle, ListenerFuture, OffsetAndMetadata, RebalanceListener,
 };
 use crate::consumer::{ConsumerRecord, TopicPartition};
-use crate::journal::{Entry, FinishResult, Journal, JournalError, PartitionKey, RecordKey};
+use crate::journal::{
+    Entry, FinishResult, Journal, JournalError, PartitionKey, RecordKey, StateWrite,
+};
 use crate::producer::{Producer, ProducerRecord};
 
 use super::completion_map;
 use super::context::ProducerSource;
+use super::direct::{self, DeadLetter, WorkflowRecord, WorkflowStatus};
 use super::metrics::{Halted, Metrics, MetricsSnapshot};
 use super::runs::RunSet;
 use super::{
@@ -178,7 +181,7 @@ pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>
 }
 
 /// The producer, made on first use with the consumer's client configuration.
-fn producer_source(
+pub(crate) fn producer_source(
     cell: Arc<tokio::sync::OnceCell<Producer>>,
     config: ClientConfig,
 ) -> ProducerSource {
@@ -621,13 +624,18 @@ impl Shared {
 
     /// Writes the finishing entry and waits until it is durable.
     async fn record_finish(&self, t: &Task, entry: Entry) -> Outcome {
+        self.record_finish_with(t, entry, Vec::new()).await
+    }
+
+    /// [`record_finish`](Self::record_finish) with state writes committed atomically with it.
+    async fn record_finish_with(&self, t: &Task, entry: Entry, writes: Vec<StateWrite>) -> Outcome {
         let key = &t.key;
         // A task of an ended assignment checks the journal: a later one may have finished it.
         let check = t.check || !self.epoch_current(&t.tp, t.epoch);
         let dead = matches!(entry, Entry::DeadLettered { .. });
         match self
             .journal
-            .complete_with(key, entry, check, Vec::new(), Vec::new())
+            .complete_with(key, entry, check, Vec::new(), writes)
             .await
         {
             Ok(FinishResult::Written) if dead => Metrics::add(&self.metrics.dead_lettered, 1),
@@ -688,12 +696,32 @@ impl Shared {
                 }
             }
         }
+        // The record goes into the workflow records too, dead-lettered, with the message as its
+        // input: `workflows retry` makes it pending, and the app runs this consumer's workflow on
+        // it again (see `KafkaOnce::recover_workflows`).
+        let id = t.key.to_string();
+        let record = WorkflowRecord {
+            version: 1,
+            status: WorkflowStatus::DeadLettered,
+            input: serde_json::to_value(DeadLetter::of(&t.record, &t.key)).unwrap_or_default(),
+            output: None,
+            error: Some(error.clone()),
+            attempts,
+            workflow: Some(direct::kafka_workflow_name(&t.key.group)),
+        };
+        let write = match direct::record_write(&self.journal, &id, &record) {
+            Ok(w) => w,
+            Err(e) => {
+                self.fail(e);
+                return Outcome::Abandoned;
+            }
+        };
         let entry = Entry::DeadLettered {
             attempts,
             at_ms: now_ms(),
             error,
         };
-        self.record_finish(t, entry).await
+        self.record_finish_with(t, entry, vec![write]).await
     }
 
     /// Commits the commit point and completion map of every owned partition (or of `only`)

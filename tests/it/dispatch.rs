@@ -12,6 +12,7 @@ use kafka_once::consumer::TopicPartition;
 use kafka_once::consumer::group::GroupConsumer;
 use kafka_once::dispatch::{
     FailurePolicy, KafkaMessage, KafkaOnce, Ordering, RetryPolicy, WorkflowContext, WorkflowError,
+    WorkflowStatus,
 };
 use kafka_once::producer::{Producer, ProducerRecord};
 use tokio::time::Instant;
@@ -326,6 +327,78 @@ async fn a_poison_record_is_dead_lettered_once_and_the_partition_moves_on() {
     let more = tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await;
     assert!(more.is_err(), "a second dead-letter copy: {more:?}");
     consumer.close().await;
+
+    // The journal lists it dead-lettered, with the message; `workflows retry` makes it pending
+    // and the next run of the app runs the (fixed) workflow on it once, with its original key.
+    let records = kafka_once::dispatch::list_workflows(app.journal()).unwrap();
+    let [(id, record)] = records.as_slice() else {
+        panic!("one workflow record expected: {records:?}");
+    };
+    assert_eq!(record.status, WorkflowStatus::DeadLettered);
+    assert_eq!(
+        record.workflow.as_deref(),
+        Some(format!("kafka:{group}").as_str())
+    );
+    assert!(id.ends_with("/0/10"), "{id}");
+    let letter: kafka_once::dispatch::DeadLetter =
+        serde_json::from_value(record.input.clone()).unwrap();
+    assert_eq!(letter.value.as_deref(), Some(&b"poison"[..]));
+    let id = id.clone();
+    drop(app);
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-once"))
+            .args(args)
+            .arg("--path")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let listed = cli(&["workflows", "list", "--status", "dead-lettered"]);
+    assert_eq!(listed.matches(&id).count(), 1, "{listed}");
+    let retried = cli(&["workflows", "retry", &id]);
+    assert!(retried.contains("dead-lettered -> pending"), "{retried}");
+
+    let app = Arc::new(KafkaOnce::open(dir.path()).unwrap().handle_signals(false));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    app.kafka_consumer(runtime_config(&group), [topic.clone()])
+        .in_order(true)
+        .on_failure(FailurePolicy::DeadLetter { topic: dlq.clone() })
+        .workflow(move |_ctx: WorkflowContext, msg: KafkaMessage| {
+            let s = s.clone();
+            async move {
+                s.lock().unwrap().push((
+                    msg.offset(),
+                    msg.value().to_vec(),
+                    msg.idempotency_key().to_string(),
+                ));
+                Ok::<(), WorkflowError>(())
+            }
+        })
+        .unwrap();
+    let status = |a: &KafkaOnce| {
+        kafka_once::dispatch::list_workflows(a.journal())
+            .unwrap()
+            .into_iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, r)| r.status)
+    };
+    run_until(app.clone(), |a| {
+        status(a) == Some(WorkflowStatus::Completed)
+    })
+    .await;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![(10, b"poison".to_vec(), id.clone())],
+        "the retried dead letter ran once and nothing else ran again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use clap::Subcommand;
-use kafka_once::dispatch::{WorkflowStatus, list_workflows, set_workflow_status};
+use kafka_once::dispatch::{WorkflowRecord, WorkflowStatus, list_workflows, set_workflow_status};
 use kafka_once::journal::{Entry, Journal, RecordKey};
 
 use crate::Error;
@@ -19,8 +19,10 @@ pub enum WorkflowsAction {
     /// One workflow with its steps and their outputs: a direct workflow's id, or a Kafka
     /// workflow's key `group/topic/topic-id/partition/offset`.
     Show { id: String },
-    /// Make a failed or cancelled direct workflow pending again; the app resumes it on its next
-    /// `start_workflow` / `resume_workflows`.
+    /// Make a failed or cancelled direct workflow, or a dead-lettered Kafka record (by its key),
+    /// pending again. The app's next `run` (or `recover_workflows`) runs it with the registered
+    /// workflow (a dead letter with its consumer's workflow, on the recorded message); one started
+    /// with a closure resumes on its next `start_workflow` / `resume_workflows`.
     Retry { id: String },
     /// Cancel a pending direct workflow: it runs no further attempt.
     Cancel { id: String },
@@ -43,6 +45,19 @@ fn parse_key(s: &str) -> Option<RecordKey> {
     })
 }
 
+/// How a workflow record is named in listings: a Kafka record's dead letter by its key, a direct
+/// workflow as `workflow/<id>`.
+fn shown_id(id: &str, r: &WorkflowRecord) -> String {
+    if r.workflow
+        .as_deref()
+        .is_some_and(|w| w.starts_with("kafka:"))
+    {
+        id.to_string()
+    } else {
+        format!("workflow/{id}")
+    }
+}
+
 fn status_name(s: WorkflowStatus) -> &'static str {
     match s {
         WorkflowStatus::Pending => "pending",
@@ -61,15 +76,21 @@ pub async fn run(action: WorkflowsAction, path: &Path) -> Result<(), Error> {
     match action {
         WorkflowsAction::List { status } => {
             println!("{:<14} {:>8}  WORKFLOW", "STATUS", "ATTEMPTS");
-            for (id, r) in list_workflows(&journal)? {
+            let records = list_workflows(&journal)?;
+            for (id, r) in &records {
                 let name = status_name(r.status);
                 if status.as_deref().is_none_or(|s| s == name) {
-                    println!("{name:<14} {:>8}  workflow/{id}", r.attempts);
+                    println!("{name:<14} {:>8}  {}", r.attempts, shown_id(id, r));
                 }
             }
             for item in journal.entries() {
                 let (key, entry) = item?;
                 if key.direct_id().is_some() {
+                    continue;
+                }
+                // A dead-lettered record is listed once, by its workflow record above.
+                let shown = key.to_string();
+                if records.iter().any(|(id, _)| *id == shown) {
                     continue;
                 }
                 let name = match entry {
@@ -83,58 +104,66 @@ pub async fn run(action: WorkflowsAction, path: &Path) -> Result<(), Error> {
             }
         }
         WorkflowsAction::Show { id } => {
-            let key = match id
-                .strip_prefix("workflow/")
-                .map(str::to_string)
-                .or_else(|| parse_key(&id).is_none().then(|| id.clone()))
-            {
-                Some(direct) => {
-                    let record = list_workflows(&journal)?
-                        .into_iter()
-                        .find(|(i, _)| *i == direct)
-                        .map(|(_, r)| r)
-                        .ok_or_else(|| format!("no workflow {direct:?}"))?;
-                    println!("workflow/{direct}: {}", status_name(record.status));
-                    println!("  attempts: {}", record.attempts);
-                    println!("  input:    {}", record.input);
-                    if let Some(o) = &record.output {
-                        println!("  output:   {o}");
-                    }
-                    if let Some(e) = &record.error {
-                        println!("  error:    {e}");
-                    }
-                    RecordKey::direct(&direct)
-                }
-                None => {
-                    let key = parse_key(&id).ok_or("not a workflow key")?;
-                    match journal.get(&key)? {
-                        Some(e) => {
-                            println!("{key}: {} after {} attempts", e.state_name(), e.attempts())
-                        }
-                        None => println!(
-                            "{key}: not in the journal (never started, or pruned after its commit)"
-                        ),
-                    }
-                    key
-                }
-            };
-            let steps = journal.steps(&key)?;
-            if steps.is_empty() {
-                println!("  no recorded steps");
+            let direct = id.strip_prefix("workflow/").unwrap_or(&id).to_string();
+            let record = list_workflows(&journal)?
+                .into_iter()
+                .find(|(i, _)| *i == direct)
+                .map(|(_, r)| r);
+            let kafka_key = parse_key(&id);
+            if record.is_none() && kafka_key.is_none() {
+                return Err(format!("no workflow {direct:?}").into());
             }
-            for (i, step) in steps {
+            let mut keys = Vec::new();
+            if let Some(record) = &record {
                 println!(
-                    "  step {i} {:?}: {}",
-                    step.name,
-                    String::from_utf8_lossy(&step.output)
+                    "{}: {}",
+                    shown_id(&direct, record),
+                    status_name(record.status)
                 );
+                if let Some(w) = &record.workflow {
+                    println!("  workflow: {w}");
+                }
+                println!("  attempts: {}", record.attempts);
+                println!("  input:    {}", record.input);
+                if let Some(o) = &record.output {
+                    println!("  output:   {o}");
+                }
+                if let Some(e) = &record.error {
+                    println!("  error:    {e}");
+                }
+                keys.push(RecordKey::direct(&direct));
+            }
+            if let Some(key) = kafka_key {
+                match journal.get(&key)? {
+                    Some(e) => {
+                        println!("{key}: {} after {} attempts", e.state_name(), e.attempts())
+                    }
+                    None => println!(
+                        "{key}: not in the journal (never started, or pruned after its commit)"
+                    ),
+                }
+                keys.push(key);
+            }
+            for key in keys {
+                let steps = journal.steps(&key)?;
+                if steps.is_empty() {
+                    println!("  no recorded steps under {key}");
+                }
+                for (i, step) in steps {
+                    println!(
+                        "  step {i} {:?}: {}",
+                        step.name,
+                        String::from_utf8_lossy(&step.output)
+                    );
+                }
             }
         }
         WorkflowsAction::Retry { id } => {
             let id = id.strip_prefix("workflow/").unwrap_or(&id);
             let from = set_workflow_status(&journal, id, WorkflowStatus::Pending).await?;
             println!(
-                "workflow/{id}: {} -> pending (resumed by the app's next start_workflow or resume_workflows)",
+                "{id}: {} -> pending (runs when the app next runs, if its workflow is registered; \
+                 one started with a closure by start_workflow or resume_workflows)",
                 status_name(from)
             );
         }
