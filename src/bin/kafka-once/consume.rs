@@ -112,10 +112,15 @@ async fn run_group(config: ClientConfig, group: &str, opts: Options) -> Result<(
         if opts.count.is_some_and(|n| printed >= n) {
             break Ok(());
         }
-        out.flush()?;
-        let next = tokio::select! {
-            r = consumer.recv() => r,
-            _ = tokio::signal::ctrl_c() => break Ok(()),
+        let next = match consumer.try_recv() {
+            Some(r) => r,
+            None => {
+                out.flush()?;
+                tokio::select! {
+                    r = consumer.recv() => r,
+                    _ = tokio::signal::ctrl_c() => break Ok(()),
+                }
+            }
         };
         match next {
             Ok(record) => {

@@ -376,6 +376,18 @@ impl GroupConsumer {
         }
     }
 
+    /// The next record or error if one is ready, without waiting (as
+    /// [`Consumer::try_recv`]); counts as a poll for `max.poll.interval.ms` like
+    /// [`recv`](Self::recv).
+    pub fn try_recv(&self) -> Option<Result<ConsumerRecord, GroupError>> {
+        let inner = &self.handle.inner;
+        let _guard = PollGuard::enter(inner);
+        if let Some(e) = inner.fatal.borrow().clone() {
+            return Some(Err(e));
+        }
+        inner.consumer.try_recv().map(|r| r.map_err(GroupError::from))
+    }
+
     /// Commits the positions of the owned partitions (the next offset to read of each) under
     /// the current generation, and waits for the answer. An error means not committed.
     ///
