@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior, sleep};
 use tracing::Instrument;
@@ -64,6 +66,40 @@ pub(crate) struct Registered {
 
 /// Which records must run one after another: `None` for unordered, else the chain's key.
 type ChainKey = Option<Bytes>;
+
+/// Most records started as one unit (one task, one started and one completed run in the
+/// journal).
+const MAX_UNIT: usize = 256;
+
+/// How long a unit in `Ordering::Partition` holds first-attempt successes before sending their
+/// completed run (a slow workflow must not keep the records before it from committing).
+const UNIT_FLUSH_AFTER: Duration = Duration::from_millis(20);
+
+/// Most records the dispatch loop takes from the consumer at once.
+const MAX_RECEIVED: usize = 1024;
+
+/// Splits `records` into units of at most `MAX_UNIT`.
+fn chunks(mut records: Vec<ConsumerRecord>) -> Vec<Vec<ConsumerRecord>> {
+    let mut out = Vec::new();
+    while records.len() > MAX_UNIT {
+        let rest = records.split_off(MAX_UNIT);
+        out.push(std::mem::replace(&mut records, rest));
+    }
+    if !records.is_empty() {
+        out.push(records);
+    }
+    out
+}
+
+/// What becomes of a received record.
+enum Admit {
+    /// Start it (pending, counted running).
+    Start(ConsumerRecord),
+    /// Already done, not for this assignment, or not now (revoking, halted, stopping).
+    Skipped,
+    /// Waits in `held` for room; the partition is paused.
+    Held,
+}
 
 /// Bookkeeping of one owned partition for one assignment.
 struct Part {
@@ -229,7 +265,28 @@ pub(crate) async fn run(
                 }
             }
             r = consumer.recv() => match r {
-                Ok(record) => shared.on_record(consumer, record),
+                Ok(record) => {
+                    // Take what else is ready, so that a partition's records start as a unit.
+                    let mut records = vec![record];
+                    let mut error = None;
+                    while records.len() < MAX_RECEIVED {
+                        match consumer.try_recv() {
+                            Some(Ok(r)) => records.push(r),
+                            Some(Err(e)) => {
+                                error = Some(e);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    shared.on_records(consumer, records);
+                    match error {
+                        Some(e @ GroupError::Fenced { .. }) => break Err(e.into()),
+                        Some(GroupError::Closed) => break Ok(()),
+                        Some(e) => tracing::warn!(group = %shared.group, error = %e, "consumer error"),
+                        None => {}
+                    }
+                }
                 Err(e @ GroupError::Fenced { .. }) => break Err(e.into()),
                 Err(GroupError::Closed) => break Ok(()),
                 Err(e) => {
@@ -300,23 +357,67 @@ impl Shared {
             && !part.throttled
     }
 
-    /// A record from the consumer: skip it, hold it, or start its workflow.
-    fn on_record(self: &Arc<Self>, consumer: &GroupConsumer, record: ConsumerRecord) {
-        let tp = record.topic_partition();
+    /// Records from the consumer, in the order received: each is skipped, held, or started.
+    /// Records of one partition that arrive one after another start together, as one unit (at
+    /// most `MAX_UNIT`).
+    fn on_records(self: &Arc<Self>, consumer: &GroupConsumer, records: Vec<ConsumerRecord>) {
         let mut parts = self.lock();
-        let Some(part) = parts.get_mut(&tp) else {
-            tracing::debug!(partition = %tp, offset = record.offset, "record of a partition not owned; dropped");
-            return;
+        let mut unit: Option<(TopicPartition, Vec<ConsumerRecord>)> = None;
+        let mut flagged = Vec::new();
+        let flush = |parts: &mut HashMap<TopicPartition, Part>,
+                     unit: &mut Option<(TopicPartition, Vec<ConsumerRecord>)>| {
+            if let Some((tp, records)) = unit.take()
+                && let Some(part) = parts.get_mut(&tp)
+            {
+                self.dispatch_unit(&tp, part, records);
+            }
         };
+        for record in records {
+            let tp = record.topic_partition();
+            if unit
+                .as_ref()
+                .is_some_and(|(t, v)| *t != tp || v.len() >= MAX_UNIT)
+            {
+                flush(&mut parts, &mut unit);
+            }
+            let Some(part) = parts.get_mut(&tp) else {
+                tracing::debug!(partition = %tp, offset = record.offset, "record of a partition not owned; dropped");
+                continue;
+            };
+            match self.admit(consumer, &tp, part, record) {
+                Admit::Start(record) => unit.get_or_insert_with(|| (tp, Vec::new())).1.push(record),
+                Admit::Skipped => flush(&mut parts, &mut unit),
+                Admit::Held => {
+                    flush(&mut parts, &mut unit);
+                    flagged.push(tp);
+                }
+            }
+        }
+        flush(&mut parts, &mut unit);
+        drop(parts);
+        for tp in flagged {
+            self.flag(&tp);
+        }
+    }
+
+    /// Decides about one received record of an owned partition: skip it, hold it (pausing the
+    /// partition), or let it start (then it is pending and counted running).
+    fn admit(
+        &self,
+        consumer: &GroupConsumer,
+        tp: &TopicPartition,
+        part: &mut Part,
+        record: ConsumerRecord,
+    ) -> Admit {
         if part.revoking || part.halted || self.stopping.load(AtomicOrdering::SeqCst) {
             // Not started, so still pending (or never counted): the commit cannot pass it.
-            return;
+            return Admit::Skipped;
         }
         let offset = record.offset;
         if part.base.is_some_and(|b| offset < b) {
             // A record of an earlier assignment that was on its way out of the fetcher: this
             // assignment starts at `base`.
-            return;
+            return Admit::Skipped;
         }
         if part.next.is_some_and(|n| offset < n) {
             // Delivered again within the assignment (the fetcher reset its position): only
@@ -325,14 +426,14 @@ impl Shared {
                 || part.done.contains(offset)
                 || part.commit_point().is_some_and(|c| offset < c)
             {
-                return;
+                return Admit::Skipped;
             }
         } else {
             part.next = Some(offset + 1);
         }
         if part.done.contains(offset) {
             Metrics::add(&self.metrics.skipped, 1);
-            return;
+            return Admit::Skipped;
         }
         part.pending.insert(offset);
         Metrics::add(&self.metrics.in_flight, 1);
@@ -345,11 +446,11 @@ impl Shared {
                     .consumer()
                     .pause(&[(tp.topic.as_ref(), tp.partition)]);
             }
-            drop(parts);
-            self.flag(&tp);
-            return;
+            return Admit::Held;
         }
-        self.dispatch(&tp, part, record);
+        part.running += 1;
+        self.in_flight.fetch_add(1, AtomicOrdering::SeqCst);
+        Admit::Start(record)
     }
 
     /// Releases held records that have room, and applies pauses and resumes.
@@ -366,11 +467,17 @@ impl Shared {
             let Some(part) = parts.get_mut(&tp) else {
                 continue;
             };
+            let mut released = Vec::new();
             while !part.revoking && !part.halted && self.has_room(part) {
                 let Some(record) = part.held.pop_front() else {
                     break;
                 };
-                self.dispatch(&tp, part, record);
+                part.running += 1;
+                self.in_flight.fetch_add(1, AtomicOrdering::SeqCst);
+                released.push(record);
+            }
+            for chunk in chunks(released) {
+                self.dispatch_unit(&tp, part, chunk);
             }
             let want_paused = !part.held.is_empty() || part.halted;
             if want_paused != part.paused {
@@ -407,14 +514,47 @@ impl Shared {
         }
     }
 
-    /// Starts the workflow task of `record` (its offset is already pending).
+    /// Starts the workflow task of `record` (its offset is already pending and counted running).
     fn dispatch(self: &Arc<Self>, tp: &TopicPartition, part: &mut Part, record: ConsumerRecord) {
-        let offset = record.offset;
         let chain: Option<ChainKey> = match self.settings.ordering {
             Ordering::None => None,
             Ordering::Partition => Some(None),
             Ordering::Key => Some(Some(record.key.clone().unwrap_or_default())),
         };
+        self.spawn_unit(tp, part, chain, vec![record]);
+    }
+
+    /// Starts the records of `tp` received one after another (offsets already pending and counted
+    /// running) as one unit: one task and one journal entry for the lot (see `run_unit`), unless
+    /// something needs the one-record path (key ordering, a record that ran before, a journal
+    /// check).
+    fn dispatch_unit(
+        self: &Arc<Self>,
+        tp: &TopicPartition,
+        part: &mut Part,
+        records: Vec<ConsumerRecord>,
+    ) {
+        let batchable = records.len() > 1
+            && self.settings.ordering != Ordering::Key
+            && !part.check_finished
+            && records.iter().all(|r| !part.attempts.contains_key(&r.offset));
+        if !batchable {
+            for record in records {
+                self.dispatch(tp, part, record);
+            }
+            return;
+        }
+        let chain = (self.settings.ordering == Ordering::Partition).then_some(None);
+        self.spawn_unit(tp, part, chain, records);
+    }
+
+    fn spawn_unit(
+        self: &Arc<Self>,
+        tp: &TopicPartition,
+        part: &mut Part,
+        chain: Option<ChainKey>,
+        records: Vec<ConsumerRecord>,
+    ) {
         let (done_tx, done_rx) = oneshot::channel();
         let mut link = None;
         if let Some(c) = chain {
@@ -422,15 +562,21 @@ impl Shared {
             let prev = part.chains.insert(c.clone(), (part.seq, done_rx));
             link = Some((c, part.seq, prev.map(|(_, rx)| rx)));
         }
-        part.running += 1;
-        self.in_flight.fetch_add(1, AtomicOrdering::SeqCst);
+        let items = records
+            .into_iter()
+            .map(|record| Item {
+                key: Arc::new(part.pk.record(record.offset)),
+                prior_attempts: part.attempts.remove(&record.offset).unwrap_or(0),
+                record: Arc::new(record),
+            })
+            .collect();
         let task = Task {
-            tp: tp.clone(),
-            epoch: part.epoch,
-            key: Arc::new(part.pk.record(offset)),
-            record: Arc::new(record),
-            prior_attempts: part.attempts.remove(&offset).unwrap_or(0),
-            check: part.check_finished,
+            unit: Unit {
+                tp: tp.clone(),
+                epoch: part.epoch,
+                check: part.check_finished,
+            },
+            items,
             link,
             done_tx,
         };
@@ -453,23 +599,21 @@ impl Shared {
             .is_some_and(|p| p.epoch == epoch && !p.revoking && !p.halted)
     }
 
-    /// A workflow task ended: `finished` if its record is durably finished.
-    fn finish(&self, t: &TaskEnd, finished: bool) {
-        self.in_flight.fetch_sub(1, AtomicOrdering::SeqCst);
+    /// Records of a workflow task ended: `finished` lists whether each one is durably finished.
+    fn finish(&self, t: &TaskEnd, finished: &[(i64, bool)]) {
+        let n = finished.len();
+        self.in_flight.fetch_sub(n, AtomicOrdering::SeqCst);
         let mut parts = self.lock();
         if let Some(part) = parts.get_mut(&t.tp)
             && part.epoch == t.epoch
         {
-            part.running -= 1;
-            if finished {
-                part.pending.remove(&t.offset);
-                part.done.insert(t.offset);
-                self.metrics.in_flight.fetch_sub(1, AtomicOrdering::Relaxed);
-            }
-            if let Some((chain, seq)) = &t.chain
-                && part.chains.get(chain).is_some_and(|(s, _)| s == seq)
-            {
-                part.chains.remove(chain);
+            part.running -= n;
+            for &(offset, done) in finished {
+                if done {
+                    part.pending.remove(&offset);
+                    part.done.insert(offset);
+                    self.metrics.in_flight.fetch_sub(1, AtomicOrdering::Relaxed);
+                }
             }
             if !part.held.is_empty() {
                 drop(parts);
@@ -479,9 +623,9 @@ impl Shared {
         } else {
             drop(parts);
             let mut orphans = self.orphans.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(n) = orphans.get_mut(&t.tp) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
+            if let Some(left) = orphans.get_mut(&t.tp) {
+                *left = left.saturating_sub(n);
+                if *left == 0 {
                     orphans.remove(&t.tp);
                 }
             }
@@ -497,7 +641,22 @@ impl Shared {
         }
     }
 
-    fn halt(&self, t: &TaskEnd, error: &str) {
+    /// A task ended: its link is no longer the one the partition's next task waits for (unless
+    /// a later task replaced it already).
+    fn unchain(&self, t: &TaskEnd) {
+        let Some((chain, seq)) = &t.chain else {
+            return;
+        };
+        let mut parts = self.lock();
+        if let Some(part) = parts.get_mut(&t.tp)
+            && part.epoch == t.epoch
+            && part.chains.get(chain).is_some_and(|(s, _)| s == seq)
+        {
+            part.chains.remove(chain);
+        }
+    }
+
+    fn halt(&self, t: &TaskEnd, offset: i64, error: &str) {
         let mut parts = self.lock();
         if let Some(part) = parts.get_mut(&t.tp)
             && part.epoch == t.epoch
@@ -506,14 +665,14 @@ impl Shared {
             part.held.clear();
         }
         drop(parts);
-        tracing::error!(group = %self.group, partition = %t.tp, offset = t.offset, error, "every attempt failed; partition halted");
+        tracing::error!(group = %self.group, partition = %t.tp, offset, error, "every attempt failed; partition halted");
         self.metrics
             .halted
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(Halted {
                 partition: t.tp.clone(),
-                offset: t.offset,
+                offset,
                 error: error.to_string(),
             });
         self.flag(&t.tp);
@@ -521,65 +680,275 @@ impl Shared {
 
     async fn run_task(self: Arc<Self>, mut t: Task) {
         let end = TaskEnd {
-            tp: t.tp.clone(),
-            epoch: t.epoch,
-            offset: t.record.offset,
+            tp: t.unit.tp.clone(),
+            epoch: t.unit.epoch,
             chain: t.link.as_ref().map(|(c, s, _)| (c.clone(), *s)),
+        };
+        let abandon_all = |items: &[Item]| -> Vec<(usize, Outcome)> {
+            (0..items.len()).map(|i| (i, Outcome::Abandoned)).collect()
         };
         if let Some(prev) = t.link.as_mut().and_then(|(_, _, prev)| prev.take()) {
             // The predecessor signals only when it finished durably; a dropped sender means it
             // did not (halted, fenced, shutdown), and then this one must not start either.
             if prev.await.is_err() {
-                self.finish(&end, false);
+                self.unchain(&end);
+                self.settle(&end, &t.items, abandon_all(&t.items));
                 return;
             }
         }
-        if !self.may_run(&t.tp, t.epoch) {
-            self.finish(&end, false);
+        if !self.may_run(&t.unit.tp, t.unit.epoch) {
+            self.unchain(&end);
+            self.settle(&end, &t.items, abandon_all(&t.items));
             return;
         }
-        let span = tracing::info_span!("workflow", key = %t.key);
-        let outcome = self.attempts(&t).instrument(span).await;
-        match outcome {
-            Outcome::Finished => {
-                let _ = t.done_tx.send(());
-                let waited = now_ms().saturating_sub(t.record.timestamp);
-                self.metrics.latency.record(waited.max(0) as u64);
-                self.finish(&end, true);
-            }
-            Outcome::Halt(error) => {
-                self.halt(&end, &error);
-                self.finish(&end, false);
-            }
-            Outcome::Abandoned => self.finish(&end, false),
+        let all_finished = if t.items.len() == 1 {
+            let item = &t.items[0];
+            let span = tracing::info_span!("workflow", key = %item.key);
+            let outcome = self
+                .attempts(&t.unit, item, None)
+                .instrument(span)
+                .await;
+            self.settle(&end, &t.items, vec![(0, outcome)])
+        } else {
+            self.run_unit(&t.unit, &t.items, &end).await
+        };
+        self.unchain(&end);
+        if all_finished {
+            let _ = t.done_tx.send(());
         }
     }
 
-    /// Runs the attempts of one record and records the outcome.
-    async fn attempts(&self, t: &Task) -> Outcome {
-        let msg = KafkaMessage::new(t.record.clone(), t.key.clone());
-        let retry = self.settings.retry;
+    /// Reports outcomes of a task's items (by index): latency of the finished ones, halts, and
+    /// the bookkeeping of [`finish`](Self::finish). Returns whether every one finished.
+    fn settle(&self, end: &TaskEnd, items: &[Item], results: Vec<(usize, Outcome)>) -> bool {
+        let now = now_ms();
+        let mut all = true;
+        let mut finished = Vec::with_capacity(results.len());
+        for (i, outcome) in results {
+            let record = &items[i].record;
+            match outcome {
+                Outcome::Finished => {
+                    let waited = now.saturating_sub(record.timestamp);
+                    self.metrics.latency.record(waited.max(0) as u64);
+                    finished.push((record.offset, true));
+                }
+                Outcome::Halt(error) => {
+                    self.halt(end, record.offset, &error);
+                    finished.push((record.offset, false));
+                    all = false;
+                }
+                Outcome::Abandoned => {
+                    finished.push((record.offset, false));
+                    all = false;
+                }
+            }
+        }
+        self.finish(end, &finished);
+        all
+    }
+
+    /// Runs a unit of several records of one partition (received one after another, none run
+    /// before): one started run in the journal for all, then each record's first attempt. First-
+    /// attempt successes are journaled as completed runs (one per stretch of consecutive items),
+    /// sent as they accumulate and reported finished once durable; a record whose first attempt
+    /// fails goes on alone (its retries and its finish are journaled per record). In
+    /// `Ordering::Partition` the records run one after another and a halt stops the rest; else
+    /// they run concurrently. Returns whether every record finished.
+    async fn run_unit(&self, unit: &Unit, items: &[Item], end: &TaskEnd) -> bool {
+        let first = items[0].record.offset;
+        let last = items[items.len() - 1].record.offset;
+        let pk = items[0].key.partition_key();
+        if let Err(e) = self.journal.started_run(&pk, first, last + 1, 1) {
+            self.fail(e);
+            let all = (0..items.len()).map(|i| (i, Outcome::Abandoned)).collect();
+            self.settle(end, items, all);
+            return false;
+        }
+        let mut all = true;
+        let mut writes = FuturesUnordered::new();
+        let mut unflushed: Vec<usize> = Vec::new();
+        let mut oldest: Option<Instant> = None;
+        let flush = |unflushed: &mut Vec<usize>, writes: &mut FuturesUnordered<_>| {
+            if unflushed.is_empty() {
+                return;
+            }
+            unflushed.sort_unstable();
+            let idxs = std::mem::take(unflushed);
+            let mut runs: Vec<(i64, i64)> = Vec::new();
+            let mut prev: Option<usize> = None;
+            for &i in &idxs {
+                let offset = items[i].record.offset;
+                match (prev, runs.last_mut()) {
+                    (Some(p), Some((_, end))) if p + 1 == i => *end = offset + 1,
+                    _ => runs.push((offset, offset + 1)),
+                }
+                prev = Some(i);
+            }
+            // Sent now (the writer applies ops in order); the acknowledgement is awaited below.
+            let ack = self.journal.complete_runs(&pk, &runs, 1, now_ms());
+            writes.push(async move { (idxs, ack.await) });
+        };
+        if self.settings.ordering == Ordering::Partition {
+            let mut stop = false;
+            for i in 0..items.len() {
+                while let Some(Some((idxs, r))) = writes.next().now_or_never() {
+                    all &= self.settle_write(end, items, idxs, r);
+                }
+                if stop || !self.may_run(&unit.tp, unit.epoch) {
+                    self.settle(end, items, vec![(i, Outcome::Abandoned)]);
+                    all = false;
+                    stop = true;
+                    continue;
+                }
+                match self.first_attempt(unit, &items[i]).await {
+                    None => {
+                        unflushed.push(i);
+                        let since = *oldest.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= UNIT_FLUSH_AFTER {
+                            flush(&mut unflushed, &mut writes);
+                            oldest = None;
+                        }
+                    }
+                    Some(outcome) => {
+                        // The successes before it are sent before its own finish.
+                        flush(&mut unflushed, &mut writes);
+                        oldest = None;
+                        stop = !matches!(outcome, Outcome::Finished);
+                        all &= self.settle(end, items, vec![(i, outcome)]);
+                    }
+                }
+            }
+        } else {
+            let mut running: FuturesUnordered<_> = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| async move { (i, self.first_attempt(unit, item).await) })
+                .collect();
+            let done = |i: usize, outcome: Option<Outcome>, unflushed: &mut Vec<usize>| {
+                match outcome {
+                    None => {
+                        unflushed.push(i);
+                        true
+                    }
+                    Some(o) => self.settle(end, items, vec![(i, o)]),
+                }
+            };
+            loop {
+                tokio::select! {
+                    Some((i, outcome)) = running.next(), if !running.is_empty() => {
+                        all &= done(i, outcome, &mut unflushed);
+                        while let Some(Some((i, outcome))) = running.next().now_or_never() {
+                            all &= done(i, outcome, &mut unflushed);
+                        }
+                        flush(&mut unflushed, &mut writes);
+                    }
+                    Some((idxs, r)) = writes.next(), if !writes.is_empty() => {
+                        all &= self.settle_write(end, items, idxs, r);
+                    }
+                    else => break,
+                }
+            }
+        }
+        flush(&mut unflushed, &mut writes);
+        while let Some((idxs, r)) = writes.next().await {
+            all &= self.settle_write(end, items, idxs, r);
+        }
+        all
+    }
+
+    /// Reports the items of a completed-runs write: finished when it is durable.
+    fn settle_write(
+        &self,
+        end: &TaskEnd,
+        items: &[Item],
+        idxs: Vec<usize>,
+        result: Result<(), JournalError>,
+    ) -> bool {
+        let outcome = match result {
+            Ok(()) => {
+                Metrics::add(&self.metrics.processed, idxs.len() as u64);
+                || Outcome::Finished
+            }
+            Err(e) => {
+                self.fail(e);
+                || Outcome::Abandoned
+            }
+        };
+        self.settle(end, items, idxs.into_iter().map(|i| (i, outcome())).collect())
+    }
+
+    /// The first attempt of a record in a unit: `None` when it succeeded (not yet durable), else
+    /// the record's outcome after its retries (journaled on its own).
+    async fn first_attempt(&self, unit: &Unit, item: &Item) -> Option<Outcome> {
+        let span = tracing::info_span!("workflow", key = %item.key);
+        async {
+            let ctx = WorkflowContext::load(
+                item.key.clone(),
+                1,
+                self.journal.clone(),
+                Some(self.producer_source.clone()),
+                self.lane.clone(),
+                true,
+            );
+            let ctx = match ctx {
+                Ok(ctx) => ctx,
+                Err(e) => {
+                    self.fail(e);
+                    return Some(Outcome::Abandoned);
+                }
+            };
+            let msg = KafkaMessage::new(item.record.clone(), item.key.clone());
+            let result = CatchUnwind((self.handler)(ctx.clone(), msg)).await;
+            Metrics::add(&self.metrics.conflicts, u64::from(ctx.conflicts()));
+            let error = match result {
+                Ok(Ok(())) => return None,
+                Ok(Err(e)) => e.to_string(),
+                Err(panic) => format!("panicked: {}", panic_text(panic)),
+            };
+            Some(self.attempts(unit, item, Some(error)).await)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs the attempts of one record and records the outcome. `failed` is the error of a first
+    /// attempt made already (by a unit, which journaled its start).
+    async fn attempts(&self, unit: &Unit, item: &Item, failed: Option<String>) -> Outcome {
+        let msg = KafkaMessage::new(item.record.clone(), item.key.clone());
+        let retry = &self.settings.retry;
         let mut backoff = retry.initial_backoff;
-        let mut attempt = t.prior_attempts;
+        let mut attempt = item.prior_attempts;
         let mut failures = 0;
+        if let Some(error) = failed {
+            attempt = attempt.max(1);
+            if let Some(error) = self.after_failure(attempt, &mut failures, error) {
+                return self.give_up(unit, item, attempt, error).await;
+            }
+            sleep(backoff).await;
+            backoff = (backoff * 2).min(retry.max_backoff);
+            if !self.may_run(&unit.tp, unit.epoch) {
+                return Outcome::Abandoned;
+            }
+            Metrics::add(&self.metrics.retried, 1);
+        }
         loop {
             attempt += 1;
-            let started = if t.check {
+            let started = if unit.check {
                 // Another assignment's task may have finished this key: never overwrite that.
-                self.journal.started_unless_finished(&t.key, attempt)
+                self.journal.started_unless_finished(&item.key, attempt)
             } else {
-                self.journal.started(&t.key, attempt)
+                self.journal.started(&item.key, attempt)
             };
             let ctx = match started.and_then(|()| {
                 WorkflowContext::load(
-                    t.key.clone(),
+                    item.key.clone(),
                     attempt,
                     self.journal.clone(),
                     Some(self.producer_source.clone()),
                     self.lane.clone(),
                     // Steps exist only if the workflow ran before: in an earlier process (a
                     // started entry), an earlier attempt here, or an ended assignment's task.
-                    attempt == 1 && !t.check,
+                    attempt == 1 && !unit.check,
                 )
             }) {
                 Ok(ctx) => ctx,
@@ -597,41 +966,58 @@ impl Shared {
                         attempts: attempt,
                         at_ms: now_ms(),
                     };
-                    return self.record_finish(t, entry).await;
+                    return self.record_finish(unit, item, entry).await;
                 }
                 Ok(Err(e)) => e.to_string(),
                 Err(panic) => format!("panicked: {}", panic_text(panic)),
             };
-            Metrics::add(&self.metrics.failed_attempts, 1);
-            failures += 1;
-            tracing::warn!(attempt, error, "workflow attempt failed");
-            if failures >= retry.max_attempts {
-                return match &self.settings.failure {
-                    FailurePolicy::Halt => Outcome::Halt(error),
-                    FailurePolicy::DeadLetter { topic } => {
-                        self.dead_letter(t, topic, attempt, error).await
-                    }
-                };
+            if let Some(error) = self.after_failure(attempt, &mut failures, error) {
+                return self.give_up(unit, item, attempt, error).await;
             }
             sleep(backoff).await;
             backoff = (backoff * 2).min(retry.max_backoff);
-            if !self.may_run(&t.tp, t.epoch) {
+            if !self.may_run(&unit.tp, unit.epoch) {
                 return Outcome::Abandoned;
             }
             Metrics::add(&self.metrics.retried, 1);
         }
     }
 
+    /// Counts a failed attempt; returns the error when it was the last one the retry policy
+    /// allows.
+    fn after_failure(&self, attempt: u32, failures: &mut u32, error: String) -> Option<String> {
+        Metrics::add(&self.metrics.failed_attempts, 1);
+        *failures += 1;
+        tracing::warn!(attempt, error, "workflow attempt failed");
+        (*failures >= self.settings.retry.max_attempts).then_some(error)
+    }
+
+    /// Applies the failure policy to a record whose every attempt failed.
+    async fn give_up(&self, unit: &Unit, item: &Item, attempts: u32, error: String) -> Outcome {
+        match &self.settings.failure {
+            FailurePolicy::Halt => Outcome::Halt(error),
+            FailurePolicy::DeadLetter { topic } => {
+                self.dead_letter(unit, item, topic, attempts, error).await
+            }
+        }
+    }
+
     /// Writes the finishing entry and waits until it is durable.
-    async fn record_finish(&self, t: &Task, entry: Entry) -> Outcome {
-        self.record_finish_with(t, entry, Vec::new()).await
+    async fn record_finish(&self, unit: &Unit, item: &Item, entry: Entry) -> Outcome {
+        self.record_finish_with(unit, item, entry, Vec::new()).await
     }
 
     /// [`record_finish`](Self::record_finish) with state writes committed atomically with it.
-    async fn record_finish_with(&self, t: &Task, entry: Entry, writes: Vec<StateWrite>) -> Outcome {
-        let key = &t.key;
+    async fn record_finish_with(
+        &self,
+        unit: &Unit,
+        item: &Item,
+        entry: Entry,
+        writes: Vec<StateWrite>,
+    ) -> Outcome {
+        let key = &item.key;
         // A task of an ended assignment checks the journal: a later one may have finished it.
-        let check = t.check || !self.epoch_current(&t.tp, t.epoch);
+        let check = unit.check || !self.epoch_current(&unit.tp, unit.epoch);
         let dead = matches!(entry, Entry::DeadLettered { .. });
         match self
             .journal
@@ -655,7 +1041,14 @@ impl Shared {
 
     /// Copies the record to the dead-letter topic (retrying until it is acknowledged or the
     /// partition goes), then records it dead-lettered.
-    async fn dead_letter(&self, t: &Task, topic: &str, attempts: u32, error: String) -> Outcome {
+    async fn dead_letter(
+        &self,
+        unit: &Unit,
+        item: &Item,
+        topic: &str,
+        attempts: u32,
+        error: String,
+    ) -> Outcome {
         let producer = match (self.producer_source)().await {
             Ok(p) => p,
             Err(e) => {
@@ -663,7 +1056,7 @@ impl Shared {
                 return Outcome::Halt(error);
             }
         };
-        let r = &t.record;
+        let r = &item.record;
         let mut backoff = Duration::from_millis(100);
         loop {
             let mut out = ProducerRecord::new(topic, r.value.clone().unwrap_or_default());
@@ -679,7 +1072,7 @@ impl Shared {
                 .header("kafka-once.topic", r.topic.to_string())
                 .header("kafka-once.partition", r.partition.to_string())
                 .header("kafka-once.offset", r.offset.to_string())
-                .header("kafka-once.key", t.key.to_string());
+                .header("kafka-once.key", item.key.to_string());
             let sent = match producer.send(out).await {
                 Ok(delivery) => delivery.await.map(|_| ()),
                 Err(e) => Err(e),
@@ -690,7 +1083,7 @@ impl Shared {
                     tracing::warn!(error = %e, topic, "dead-letter copy failed; retrying");
                     sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
-                    if !self.may_run(&t.tp, t.epoch) {
+                    if !self.may_run(&unit.tp, unit.epoch) {
                         return Outcome::Abandoned;
                     }
                 }
@@ -699,15 +1092,15 @@ impl Shared {
         // The record goes into the workflow records too, dead-lettered, with the message as its
         // input: `workflows retry` makes it pending, and the app runs this consumer's workflow on
         // it again (see `KafkaOnce::recover_workflows`).
-        let id = t.key.to_string();
+        let id = item.key.to_string();
         let record = WorkflowRecord {
             version: 1,
             status: WorkflowStatus::DeadLettered,
-            input: serde_json::to_value(DeadLetter::of(&t.record, &t.key)).unwrap_or_default(),
+            input: serde_json::to_value(DeadLetter::of(&item.record, &item.key)).unwrap_or_default(),
             output: None,
             error: Some(error.clone()),
             attempts,
-            workflow: Some(direct::kafka_workflow_name(&t.key.group)),
+            workflow: Some(direct::kafka_workflow_name(&item.key.group)),
         };
         let write = match direct::record_write(&self.journal, &id, &record) {
             Ok(w) => w,
@@ -721,7 +1114,7 @@ impl Shared {
             at_ms: now_ms(),
             error,
         };
-        self.record_finish_with(t, entry, vec![write]).await
+        self.record_finish_with(unit, item, entry, vec![write]).await
     }
 
     /// Commits the commit point and completion map of every owned partition (or of `only`)
@@ -878,6 +1271,14 @@ impl Shared {
                     return;
                 }
             };
+            let (completed_runs, started_runs) =
+                match self.journal.partition_runs(&pk, base.unwrap_or(0)) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.fail(e);
+                        return;
+                    }
+                };
             let mut journal_done = HashSet::new();
             let mut attempts = HashMap::new();
             for (offset, entry) in entries {
@@ -887,10 +1288,25 @@ impl Shared {
                     attempts.insert(offset, entry.attempts());
                 }
             }
+            let mut runs_done = RunSet::default();
+            for (first, run) in &completed_runs {
+                runs_done.insert_range(*first, run.end);
+            }
+            // A record in a started run and in no completed one started (at least) that often;
+            // a record's own entry, written by later attempts, counts more.
+            for (first, run) in &started_runs {
+                for offset in (*first).max(base.unwrap_or(0))..run.end {
+                    if !runs_done.contains(offset) && !journal_done.contains(&offset) {
+                        let a = attempts.entry(offset).or_insert(0);
+                        *a = (*a).max(run.attempts);
+                    }
+                }
+            }
             tracing::info!(
                 partition = %tp,
                 committed = ?base,
                 finished_in_journal = journal_done.len(),
+                finished_in_runs = completed_runs.len(),
                 finished_in_map = map_done.len(),
                 started = attempts.len(),
                 "partition assigned"
@@ -908,6 +1324,9 @@ impl Shared {
             }
             for &o in &journal_done {
                 done.insert(o);
+            }
+            for (start, end) in runs_done.runs() {
+                done.insert_range(start, end);
             }
             let part = Part {
                 pk: pk.clone(),
@@ -1006,13 +1425,26 @@ impl Shared {
     }
 }
 
-struct Task {
+/// What a task's records share: their partition, its assignment, whether finishes check the
+/// journal first.
+struct Unit {
     tp: TopicPartition,
     epoch: u64,
+    check: bool,
+}
+
+/// One record of a task.
+struct Item {
     key: Arc<RecordKey>,
     record: Arc<ConsumerRecord>,
     prior_attempts: u32,
-    check: bool,
+}
+
+/// A workflow task: one record, or a unit of records of one partition received one after
+/// another (see `Shared::run_unit`).
+struct Task {
+    unit: Unit,
+    items: Vec<Item>,
     link: Option<(ChainKey, u64, Option<oneshot::Receiver<()>>)>,
     done_tx: oneshot::Sender<()>,
 }
@@ -1020,7 +1452,6 @@ struct Task {
 struct TaskEnd {
     tp: TopicPartition,
     epoch: u64,
-    offset: i64,
     chain: Option<(ChainKey, u64)>,
 }
 

@@ -104,6 +104,15 @@ fn encode_offset(offset: i64) -> [u8; 8] {
     ((offset as u64) ^ 0x8000_0000_0000_0000).to_be_bytes()
 }
 
+/// A record key's partition prefix and offset, without decoding the names (the offset is the
+/// last 8 bytes of every record key).
+pub(crate) fn split_record_key(key: &[u8]) -> Option<(&[u8], i64)> {
+    let at = key.len().checked_sub(8)?;
+    let (prefix, offset) = key.split_at(at);
+    let raw = u64::from_be_bytes(offset.try_into().ok()?) ^ 0x8000_0000_0000_0000;
+    Some((prefix, raw as i64))
+}
+
 impl RecordKey {
     /// The partition this record belongs to.
     pub fn partition_key(&self) -> PartitionKey {

@@ -36,6 +36,7 @@
 
 mod entry;
 mod key;
+mod run;
 mod step;
 mod writer;
 
@@ -51,6 +52,7 @@ use tokio::sync::oneshot;
 
 pub use entry::Entry;
 pub use key::{DIRECT_TOPIC, PartitionKey, RecordKey};
+pub use run::Run;
 pub use step::StepRecord;
 pub(crate) use writer::{FinishResult, StateRead, StateWrite};
 
@@ -191,6 +193,10 @@ pub(crate) struct Inner {
     db: Database,
     records: Keyspace,
     steps: Keyspace,
+    /// Started runs (see [`Run`]).
+    started_runs: Keyspace,
+    /// Completed runs; they never overlap.
+    completed_runs: Keyspace,
     options: JournalOptions,
     stats: Stats,
     poisoned: Mutex<Option<Arc<str>>>,
@@ -231,6 +237,8 @@ impl std::fmt::Debug for Journal {
 
 const RECORDS: &str = "records";
 const STEPS: &str = "steps";
+const STARTED_RUNS: &str = "runs.started";
+const COMPLETED_RUNS: &str = "runs.completed";
 const STATE_PREFIX: &str = "state.";
 
 impl Journal {
@@ -275,11 +283,19 @@ impl Journal {
         let steps = db
             .keyspace(STEPS, KeyspaceCreateOptions::default)
             .map_err(open_err)?;
+        let started_runs = db
+            .keyspace(STARTED_RUNS, KeyspaceCreateOptions::default)
+            .map_err(open_err)?;
+        let completed_runs = db
+            .keyspace(COMPLETED_RUNS, KeyspaceCreateOptions::default)
+            .map_err(open_err)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(options.queue.max(1));
         let inner = Arc::new(Inner {
             db,
             records,
             steps,
+            started_runs,
+            completed_runs,
             options,
             stats: Stats::default(),
             poisoned: Mutex::new(None),
@@ -325,6 +341,104 @@ impl Journal {
             key: key.encode(),
             value: Entry::Started { attempts }.encode(),
         })
+    }
+
+    /// Records that the records of `partition` in `[first, end)` started attempt `attempts`
+    /// together (buffered, as [`started`](Self::started)).
+    pub fn started_run(
+        &self,
+        partition: &PartitionKey,
+        first: i64,
+        end: i64,
+        attempts: u32,
+    ) -> Result<(), JournalError> {
+        self.send(Op::PutRun {
+            key: partition.record(first).encode(),
+            value: Run {
+                end,
+                attempts,
+                at_ms: 0,
+            }
+            .encode(),
+        })
+    }
+
+    /// Records that every record of `partition` in each run `[first, end)` completed in attempt
+    /// `attempts`; the returned future resolves once that is durable. The write is queued when
+    /// this is called (so calls are applied in call order), not when the future is polled. The
+    /// caller guarantees that none of the records is finished already and that no other task
+    /// finishes them (the runtime's own records of a current assignment); the runs must not
+    /// overlap each other or earlier completed runs.
+    pub fn complete_runs(
+        &self,
+        partition: &PartitionKey,
+        runs: &[(i64, i64)],
+        attempts: u32,
+        at_ms: i64,
+    ) -> impl std::future::Future<Output = Result<(), JournalError>> + Send + use<> {
+        let (ack, rx) = oneshot::channel();
+        let runs = runs
+            .iter()
+            .map(|&(first, end)| {
+                let value = Run {
+                    end,
+                    attempts,
+                    at_ms,
+                }
+                .encode();
+                (partition.record(first).encode(), value)
+            })
+            .collect();
+        let sent = self.send(Op::FinishRuns { runs, ack });
+        async move {
+            sent?;
+            rx.await.map_err(|_| JournalError::Closed)?
+        }
+    }
+
+    /// `partition`'s runs reaching `from` or beyond, in offset order: `(first, run)` pairs,
+    /// completed ones first, then started ones.
+    pub fn partition_runs(
+        &self,
+        partition: &PartitionKey,
+        from: i64,
+    ) -> Result<(Vec<(i64, Run)>, Vec<(i64, Run)>), JournalError> {
+        let read = |keyspace: &Keyspace| -> Result<Vec<(i64, Run)>, JournalError> {
+            let start = partition.record(from).encode();
+            let end = partition.record(i64::MAX).encode();
+            let mut out = Vec::new();
+            // A run that starts below `from` may reach past it.
+            let before = keyspace
+                .range(partition.encode_prefix()..start.clone())
+                .next_back();
+            for kv in before.into_iter().chain(keyspace.range(start..=end)) {
+                let (k, v) = kv.into_inner().map_err(JournalError::read)?;
+                let key = RecordKey::decode(&k)?;
+                let run = Run::decode(&v, || key.to_string())?;
+                if run.end > from {
+                    out.push((key.offset, run));
+                }
+            }
+            Ok(out)
+        };
+        Ok((
+            read(&self.inner.completed_runs)?,
+            read(&self.inner.started_runs)?,
+        ))
+    }
+
+    /// Every run in key order, `(first record key, completed?, run)` (for `journal dump` and
+    /// `verify`); a corrupt one is an `Err` item, and iteration goes on.
+    pub fn runs(&self) -> impl Iterator<Item = Result<(RecordKey, bool, Run), JournalError>> + '_ {
+        let tagged = |keyspace: &Keyspace, completed: bool| {
+            keyspace.iter().map(move |kv| {
+                let (k, v) = kv.into_inner().map_err(JournalError::read)?;
+                let key = RecordKey::decode(&k)?;
+                let run = Run::decode(&v, || key.to_string())?;
+                Ok((key, completed, run))
+            })
+        };
+        tagged(&self.inner.completed_runs, true).chain(tagged(&self.inner.started_runs, false))
     }
 
     /// As [`started`](Self::started), but leaves a finished entry of `key` alone (for a caller
@@ -471,16 +585,27 @@ impl Journal {
         rx.await.map_err(|_| JournalError::Closed)?
     }
 
-    /// The entry of `key`, if any.
+    /// The entry of `key`, if any: its own, else what a completed run covering it says (a
+    /// completion), else what the last started run reaching it says.
     pub fn get(&self, key: &RecordKey) -> Result<Option<Entry>, JournalError> {
+        let encoded = key.encode();
         let value = self
             .inner
             .records
-            .get(key.encode())
+            .get(&encoded)
             .map_err(JournalError::read)?;
-        value
-            .map(|v| Entry::decode(&v, || key.to_string()))
-            .transpose()
+        if let Some(v) = value {
+            return Entry::decode(&v, || key.to_string()).map(Some);
+        }
+        if let Some(run) = covering_run(&self.inner.completed_runs, &encoded)? {
+            return Ok(Some(Entry::Completed {
+                attempts: run.attempts,
+                at_ms: run.at_ms,
+            }));
+        }
+        Ok(covering_run(&self.inner.started_runs, &encoded)?.map(|run| Entry::Started {
+            attempts: run.attempts,
+        }))
     }
 
     /// `partition`'s entries at or above `from`, in offset order.
@@ -571,12 +696,41 @@ impl Journal {
         Ok(out)
     }
 
-    /// Checks that every key and entry decodes and holds sane values (at least one attempt, an
-    /// offset of 0 or more); returns the number of entries read and the problems found (empty
-    /// when the journal is sound).
+    /// Checks that every key, entry and run decodes and holds sane values (at least one attempt,
+    /// an offset of 0 or more, runs that are not empty, completed runs that do not overlap);
+    /// returns the number of entries and runs read and the problems found (empty when the
+    /// journal is sound).
     pub fn verify(&self) -> (usize, Vec<String>) {
         let mut problems = Vec::new();
         let mut n = 0;
+        let mut last_completed: Option<(PartitionKey, i64)> = None;
+        for item in self.runs() {
+            n += 1;
+            match item {
+                Ok((key, completed, run)) => {
+                    let kind = if completed { "completed" } else { "started" };
+                    if run.end <= key.offset || key.offset < 0 {
+                        problems.push(format!("{key}: {kind} run ending at {} is empty", run.end));
+                    }
+                    if run.attempts == 0 {
+                        problems.push(format!("{key}: {kind} run with 0 attempts"));
+                    }
+                    if completed {
+                        let pk = key.partition_key();
+                        if let Some((last_pk, last_end)) = &last_completed
+                            && *last_pk == pk
+                            && key.offset < *last_end
+                        {
+                            problems.push(format!(
+                                "{key}: completed run overlaps the one before (ending at {last_end})"
+                            ));
+                        }
+                        last_completed = Some((pk, run.end));
+                    }
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
         for item in self.entries() {
             n += 1;
             match item {
@@ -597,3 +751,21 @@ impl Journal {
 
 #[cfg(test)]
 mod tests;
+
+/// The last run in `keyspace` starting at or before the record `key` (encoded) if it reaches
+/// past it.
+pub(crate) fn covering_run(keyspace: &Keyspace, key: &[u8]) -> Result<Option<Run>, JournalError> {
+    let Some((prefix, offset)) = key::split_record_key(key) else {
+        return Ok(None);
+    };
+    let Some(kv) = keyspace.range(..=key).next_back() else {
+        return Ok(None);
+    };
+    let (k, v) = kv.into_inner().map_err(JournalError::read)?;
+    match key::split_record_key(&k) {
+        Some((p, _)) if p == prefix => {}
+        _ => return Ok(None),
+    }
+    let run = Run::decode(&v, || key::hex(&k))?;
+    Ok((run.end > offset).then_some(run))
+}

@@ -44,6 +44,13 @@ pub(crate) enum FinishResult {
 pub(crate) enum Op {
     /// A buffered write: reaches the OS with its batch, fsynced with the next durable op.
     Put { key: Vec<u8>, value: Vec<u8> },
+    /// A buffered write of a started run.
+    PutRun { key: Vec<u8>, value: Vec<u8> },
+    /// Durable writes of completed runs, acknowledged after the fsync that covers them.
+    FinishRuns {
+        runs: Vec<(Vec<u8>, Vec<u8>)>,
+        ack: oneshot::Sender<Result<(), JournalError>>,
+    },
     /// As `Put`, skipped when the key holds a finished entry.
     PutUnlessFinished { key: Vec<u8>, value: Vec<u8> },
     /// A durable write of a finishing entry: acknowledged after the fsync that covers it, with
@@ -84,6 +91,13 @@ pub(crate) enum Op {
     },
 }
 
+impl Op {
+    /// A finishing write: the group-commit linger waits for these.
+    fn is_finish(&self) -> bool {
+        matches!(self, Op::Finish { .. } | Op::FinishRuns { .. })
+    }
+}
+
 pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Op>) {
     let max_batch = inner.options.max_batch.max(1);
     let linger = inner.options.group_commit_linger;
@@ -100,10 +114,7 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Op>) {
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
-        let mut finishes = ops
-            .iter()
-            .filter(|o| matches!(o, Op::Finish { .. }))
-            .count();
+        let mut finishes = ops.iter().filter(|o| o.is_finish()).count();
         if finishes > 0 && finishes < expected && !linger.is_zero() {
             let deadline = Instant::now() + linger;
             while finishes < expected && ops.len() < max_batch {
@@ -112,7 +123,7 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Op>) {
                 };
                 match rx.recv_timeout(left) {
                     Ok(op) => {
-                        finishes += usize::from(matches!(op, Op::Finish { .. }));
+                        finishes += usize::from(op.is_finish());
                         ops.push(op);
                     }
                     Err(_) => break,
@@ -156,6 +167,17 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
         let n = match op {
             Op::Put { key, value } => {
                 batch.insert(&inner.records, key.as_slice(), value.as_slice());
+                0
+            }
+            Op::PutRun { key, value } => {
+                batch.insert(&inner.started_runs, key.as_slice(), value.as_slice());
+                0
+            }
+            Op::FinishRuns { runs, .. } => {
+                durable = true;
+                for (key, value) in runs {
+                    batch.insert(&inner.completed_runs, key.as_slice(), value.as_slice());
+                }
                 0
             }
             Op::PutUnlessFinished { key, value } => {
@@ -216,7 +238,7 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
                         n += usize::from(std::ptr::eq(keyspace, &inner.records));
                     }
                 }
-                n
+                n + prune_runs(inner, &mut batch, prefix, below)?
             }
             Op::State { state, .. } => {
                 durable = true;
@@ -242,6 +264,44 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
     }
     inner.stats.batches.fetch_add(1, Ordering::Relaxed);
     Ok(results)
+}
+
+/// Removes the runs that start in `[prefix, below)` (and the one before `prefix` that may reach
+/// into it); a run reaching past `below` is trimmed to start there, so that no run starts below a
+/// pruned offset (later prunes start their scan there). Returns the runs removed.
+fn prune_runs(
+    inner: &Inner,
+    batch: &mut fjall::OwnedWriteBatch,
+    prefix: &[u8],
+    below: &[u8],
+) -> Result<usize, fjall::Error> {
+    let Some((partition, below_offset)) = super::key::split_record_key(below) else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    for keyspace in [&inner.started_runs, &inner.completed_runs] {
+        let before = keyspace.range::<&[u8], _>(..prefix).next_back();
+        let within = keyspace.range::<&[u8], _>((
+            Bound::Included(prefix),
+            Bound::Excluded(below),
+        ));
+        for kv in before.into_iter().chain(within) {
+            let (key, value) = kv.into_inner()?;
+            if super::key::split_record_key(&key).is_none_or(|(p, _)| p != partition) {
+                continue;
+            }
+            // An undecodable run stays for `verify` to report.
+            let Ok(run) = super::Run::decode(&value, String::new) else {
+                continue;
+            };
+            batch.remove(keyspace, key.clone());
+            n += 1;
+            if run.end > below_offset {
+                batch.insert(keyspace, below, value.as_ref());
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// Adds state writes to the batch, remembering them for later reads in the same batch.
@@ -285,14 +345,23 @@ fn reads_hold(
 fn is_finished(inner: &Inner, key: &[u8]) -> Result<bool, fjall::Error> {
     Ok(match inner.records.get(key)? {
         Some(v) => Entry::decode(&v, String::new).map_or(true, |e| e.is_finished()),
-        None => false,
+        // Completed with its run? An undecodable run counts as finished, as above.
+        None => super::covering_run(&inner.completed_runs, key)
+            .map_or(true, |run| run.is_some()),
     })
 }
 
 fn ack_all(inner: &Inner, ops: Vec<Op>, results: Vec<usize>) {
     for (op, n) in ops.into_iter().zip(results) {
         match op {
-            Op::Put { .. } | Op::PutUnlessFinished { .. } => {}
+            Op::Put { .. } | Op::PutUnlessFinished { .. } | Op::PutRun { .. } => {}
+            Op::FinishRuns { ack, runs } => {
+                inner
+                    .stats
+                    .durable_writes
+                    .fetch_add(runs.len() as u64, Ordering::Relaxed);
+                let _ = ack.send(Ok(()));
+            }
             Op::Finish { ack, .. } | Op::Step { ack, .. } => {
                 let result = match n {
                     WRITTEN => {
@@ -319,8 +388,11 @@ fn fail_all(ops: Vec<Op>, cause: &Arc<str>) {
     for op in ops {
         let err = || JournalError::Poisoned(cause.clone());
         match op {
-            Op::Put { .. } | Op::PutUnlessFinished { .. } => {}
+            Op::Put { .. } | Op::PutUnlessFinished { .. } | Op::PutRun { .. } => {}
             Op::Finish { ack, .. } | Op::Step { ack, .. } => {
+                let _ = ack.send(Err(err()));
+            }
+            Op::FinishRuns { ack, .. } => {
                 let _ = ack.send(Err(err()));
             }
             Op::Sync { ack } | Op::State { ack, .. } => {
