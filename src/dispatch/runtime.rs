@@ -33,7 +33,7 @@ use crate::consumer::group::{
 };
 use crate::consumer::{ConsumerRecord, TopicPartition};
 use crate::journal::{
-    Entry, FinishResult, Journal, JournalError, PartitionKey, RecordKey, StateWrite,
+    Entry, FinishResult, Journal, JournalError, PartitionKey, PartitionRuns, RecordKey, StateWrite,
 };
 use crate::producer::{Producer, ProducerRecord};
 
@@ -69,7 +69,7 @@ type ChainKey = Option<Bytes>;
 
 /// Most records started as one unit (one task, one started and one completed run in the
 /// journal).
-const MAX_UNIT: usize = 256;
+const MAX_UNIT: usize = 512;
 
 /// How long a unit in `Ordering::Partition` holds first-attempt successes before sending their
 /// completed run (a slow workflow must not keep the records before it from committing).
@@ -352,9 +352,32 @@ impl Shared {
     }
 
     fn has_room(&self, part: &Part) -> bool {
-        part.running < self.settings.max_in_flight_per_partition
-            && self.in_flight.load(AtomicOrdering::SeqCst) < self.settings.max_in_flight
-            && !part.throttled
+        self.room(part) > 0
+    }
+
+    /// How many more records of `part` may start now.
+    fn room(&self, part: &Part) -> usize {
+        if part.throttled {
+            return 0;
+        }
+        let partition = self
+            .settings
+            .max_in_flight_per_partition
+            .saturating_sub(part.running);
+        let total = self
+            .settings
+            .max_in_flight
+            .saturating_sub(self.in_flight.load(AtomicOrdering::SeqCst));
+        partition.min(total)
+    }
+
+    /// Whether `wanted` records of `part` should start now: there is room for all of them, or
+    /// for some while nothing of the partition runs. A partition with work running waits for
+    /// room for a whole unit rather than starting a sliver, which would keep its units small
+    /// for good (each unit's end frees exactly the room the next one gets).
+    fn may_start(&self, part: &Part, wanted: usize) -> bool {
+        let room = self.room(part);
+        room > 0 && (room >= wanted.min(MAX_UNIT) || part.running == 0)
     }
 
     /// Records from the consumer, in the order received: each is skipped, held, or started.
@@ -384,7 +407,8 @@ impl Shared {
                 tracing::debug!(partition = %tp, offset = record.offset, "record of a partition not owned; dropped");
                 continue;
             };
-            match self.admit(consumer, &tp, part, record) {
+            let continuing = unit.as_ref().is_some_and(|(t, _)| *t == tp);
+            match self.admit(consumer, &tp, part, record, continuing) {
                 Admit::Start(record) => unit.get_or_insert_with(|| (tp, Vec::new())).1.push(record),
                 Admit::Skipped => flush(&mut parts, &mut unit),
                 Admit::Held => {
@@ -408,6 +432,7 @@ impl Shared {
         tp: &TopicPartition,
         part: &mut Part,
         record: ConsumerRecord,
+        continuing: bool,
     ) -> Admit {
         if part.revoking || part.halted || self.stopping.load(AtomicOrdering::SeqCst) {
             // Not started, so still pending (or never counted): the commit cannot pass it.
@@ -437,7 +462,12 @@ impl Shared {
         }
         part.pending.insert(offset);
         Metrics::add(&self.metrics.in_flight, 1);
-        if !part.held.is_empty() || !self.has_room(part) {
+        let room = if continuing {
+            self.has_room(part)
+        } else {
+            self.may_start(part, MAX_UNIT)
+        };
+        if !part.held.is_empty() || !room {
             // The partition is paused until its held records run.
             part.held.push_back(record);
             if !part.paused {
@@ -468,13 +498,11 @@ impl Shared {
                 continue;
             };
             let mut released = Vec::new();
-            while !part.revoking && !part.halted && self.has_room(part) {
-                let Some(record) = part.held.pop_front() else {
-                    break;
-                };
-                part.running += 1;
-                self.in_flight.fetch_add(1, AtomicOrdering::SeqCst);
-                released.push(record);
+            if !part.revoking && !part.halted && self.may_start(part, part.held.len()) {
+                let n = self.room(part).min(part.held.len());
+                released.extend(part.held.drain(..n));
+                part.running += n;
+                self.in_flight.fetch_add(n, AtomicOrdering::SeqCst);
             }
             for chunk in chunks(released) {
                 self.dispatch_unit(&tp, part, chunk);
@@ -537,7 +565,9 @@ impl Shared {
         let batchable = records.len() > 1
             && self.settings.ordering != Ordering::Key
             && !part.check_finished
-            && records.iter().all(|r| !part.attempts.contains_key(&r.offset));
+            && records
+                .iter()
+                .all(|r| !part.attempts.contains_key(&r.offset));
         if !batchable {
             for record in records {
                 self.dispatch(tp, part, record);
@@ -704,10 +734,7 @@ impl Shared {
         let all_finished = if t.items.len() == 1 {
             let item = &t.items[0];
             let span = tracing::info_span!("workflow", key = %item.key);
-            let outcome = self
-                .attempts(&t.unit, item, None)
-                .instrument(span)
-                .await;
+            let outcome = self.attempts(&t.unit, item, None).instrument(span).await;
             self.settle(&end, &t.items, vec![(0, outcome)])
         } else {
             self.run_unit(&t.unit, &t.items, &end).await
@@ -824,15 +851,14 @@ impl Shared {
                 .enumerate()
                 .map(|(i, item)| async move { (i, self.first_attempt(unit, item).await) })
                 .collect();
-            let done = |i: usize, outcome: Option<Outcome>, unflushed: &mut Vec<usize>| {
-                match outcome {
+            let done =
+                |i: usize, outcome: Option<Outcome>, unflushed: &mut Vec<usize>| match outcome {
                     None => {
                         unflushed.push(i);
                         true
                     }
                     Some(o) => self.settle(end, items, vec![(i, o)]),
-                }
-            };
+                };
             loop {
                 tokio::select! {
                     Some((i, outcome)) = running.next(), if !running.is_empty() => {
@@ -874,7 +900,11 @@ impl Shared {
                 || Outcome::Abandoned
             }
         };
-        self.settle(end, items, idxs.into_iter().map(|i| (i, outcome())).collect())
+        self.settle(
+            end,
+            items,
+            idxs.into_iter().map(|i| (i, outcome())).collect(),
+        )
     }
 
     /// The first attempt of a record in a unit: `None` when it succeeded (not yet durable), else
@@ -1096,7 +1126,8 @@ impl Shared {
         let record = WorkflowRecord {
             version: 1,
             status: WorkflowStatus::DeadLettered,
-            input: serde_json::to_value(DeadLetter::of(&item.record, &item.key)).unwrap_or_default(),
+            input: serde_json::to_value(DeadLetter::of(&item.record, &item.key))
+                .unwrap_or_default(),
             output: None,
             error: Some(error.clone()),
             attempts,
@@ -1114,7 +1145,8 @@ impl Shared {
             at_ms: now_ms(),
             error,
         };
-        self.record_finish_with(unit, item, entry, vec![write]).await
+        self.record_finish_with(unit, item, entry, vec![write])
+            .await
     }
 
     /// Commits the commit point and completion map of every owned partition (or of `only`)
@@ -1271,14 +1303,16 @@ impl Shared {
                     return;
                 }
             };
-            let (completed_runs, started_runs) =
-                match self.journal.partition_runs(&pk, base.unwrap_or(0)) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        self.fail(e);
-                        return;
-                    }
-                };
+            let PartitionRuns {
+                completed: completed_runs,
+                started: started_runs,
+            } = match self.journal.partition_runs(&pk, base.unwrap_or(0)) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.fail(e);
+                    return;
+                }
+            };
             let mut journal_done = HashSet::new();
             let mut attempts = HashMap::new();
             for (offset, entry) in entries {

@@ -220,6 +220,15 @@ impl Inner {
     }
 }
 
+/// One partition's runs (see [`Run`]), as `(first offset, run)` pairs in offset order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartitionRuns {
+    /// Runs of records that completed together.
+    pub completed: Vec<(i64, Run)>,
+    /// Runs of records that started together.
+    pub started: Vec<(i64, Run)>,
+}
+
 /// The journal: cheap to clone, shared by every consumer of an app.
 #[derive(Clone)]
 pub struct Journal {
@@ -396,13 +405,12 @@ impl Journal {
         }
     }
 
-    /// `partition`'s runs reaching `from` or beyond, in offset order: `(first, run)` pairs,
-    /// completed ones first, then started ones.
+    /// `partition`'s runs reaching `from` or beyond, in offset order.
     pub fn partition_runs(
         &self,
         partition: &PartitionKey,
         from: i64,
-    ) -> Result<(Vec<(i64, Run)>, Vec<(i64, Run)>), JournalError> {
+    ) -> Result<PartitionRuns, JournalError> {
         let read = |keyspace: &Keyspace| -> Result<Vec<(i64, Run)>, JournalError> {
             let start = partition.record(from).encode();
             let end = partition.record(i64::MAX).encode();
@@ -421,10 +429,10 @@ impl Journal {
             }
             Ok(out)
         };
-        Ok((
-            read(&self.inner.completed_runs)?,
-            read(&self.inner.started_runs)?,
-        ))
+        Ok(PartitionRuns {
+            completed: read(&self.inner.completed_runs)?,
+            started: read(&self.inner.started_runs)?,
+        })
     }
 
     /// Every run in key order, `(first record key, completed?, run)` (for `journal dump` and
@@ -603,9 +611,11 @@ impl Journal {
                 at_ms: run.at_ms,
             }));
         }
-        Ok(covering_run(&self.inner.started_runs, &encoded)?.map(|run| Entry::Started {
-            attempts: run.attempts,
-        }))
+        Ok(
+            covering_run(&self.inner.started_runs, &encoded)?.map(|run| Entry::Started {
+                attempts: run.attempts,
+            }),
+        )
     }
 
     /// `partition`'s entries at or above `from`, in offset order.

@@ -211,3 +211,83 @@ async fn a_torn_tail_is_recovered_and_earlier_completions_survive() {
     // The journal takes writes again.
     assert!(j.complete(&partition(0).record(100), done()).await.unwrap());
 }
+
+/// Runs: a completed run answers for every offset in it (and refuses a second completion of
+/// one), a started run gives attempts, both survive a reopen, and a prune removes the runs below
+/// its offset and trims the one reaching across it.
+#[tokio::test]
+async fn runs_cover_their_offsets_and_prune_trims_the_one_across_the_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = partition(0);
+    {
+        let j = Journal::open(dir.path()).unwrap();
+        j.started_run(&p, 0, 20, 1).unwrap();
+        j.complete_runs(&p, &[(0, 10), (12, 15)], 1, 77)
+            .await
+            .unwrap();
+        // Another partition with the same offsets is not covered.
+        j.complete_runs(&partition(1), &[(100, 101)], 1, 77)
+            .await
+            .unwrap();
+        let completed = Entry::Completed {
+            attempts: 1,
+            at_ms: 77,
+        };
+        assert_eq!(j.get(&p.record(0)).unwrap(), Some(completed.clone()));
+        assert_eq!(j.get(&p.record(9)).unwrap(), Some(completed.clone()));
+        assert_eq!(j.get(&p.record(13)).unwrap(), Some(completed));
+        assert_eq!(
+            j.get(&p.record(10)).unwrap(),
+            Some(Entry::Started { attempts: 1 }),
+            "in the started run only"
+        );
+        assert_eq!(j.get(&p.record(25)).unwrap(), None);
+        assert_eq!(j.get(&partition(1).record(5)).unwrap(), None);
+        // At most one completion per record: a finish of a covered record writes nothing, and a
+        // started entry does not go over it.
+        assert!(!j.complete(&p.record(5), done()).await.unwrap());
+        j.started_unless_finished(&p.record(6), 2).unwrap();
+        assert!(j.complete(&p.record(10), done()).await.unwrap());
+        j.sync().await.unwrap();
+        assert!(j.get(&p.record(6)).unwrap().unwrap().is_finished());
+    }
+    let j = Journal::open(dir.path()).unwrap();
+    let PartitionRuns { completed, started } = j.partition_runs(&p, 0).unwrap();
+    let ends = |runs: &[(i64, Run)]| runs.iter().map(|(f, r)| (*f, r.end)).collect::<Vec<_>>();
+    assert_eq!(ends(&completed), vec![(0, 10), (12, 15)]);
+    assert_eq!(ends(&started), vec![(0, 20)]);
+    // From offset 13 on: the runs reaching it, the one starting below included.
+    let PartitionRuns { completed, started } = j.partition_runs(&p, 13).unwrap();
+    assert_eq!(ends(&completed), vec![(12, 15)]);
+    assert_eq!(ends(&started), vec![(0, 20)]);
+
+    // Pruning below 13 removes [0, 10) and trims [12, 15) and [0, 20) to start at 13.
+    j.prune(&p, 13).await.unwrap();
+    let PartitionRuns { completed, started } = j.partition_runs(&p, 0).unwrap();
+    assert_eq!(ends(&completed), vec![(13, 15)]);
+    assert_eq!(ends(&started), vec![(13, 20)]);
+    assert_eq!(j.get(&p.record(5)).unwrap(), None);
+    assert!(j.get(&p.record(14)).unwrap().unwrap().is_finished());
+    let (n, problems) = j.verify();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(
+        n, 3,
+        "two runs of partition 0, one of partition 1; offset 10's entry pruned"
+    );
+}
+
+/// `verify` reports completed runs that overlap (a record completed twice).
+#[tokio::test]
+async fn verify_reports_overlapping_completed_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path()).unwrap();
+    j.complete_runs(&partition(0), &[(0, 10)], 1, 1)
+        .await
+        .unwrap();
+    j.complete_runs(&partition(0), &[(5, 12)], 1, 1)
+        .await
+        .unwrap();
+    let (_, problems) = j.verify();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("overlaps"), "{problems:?}");
+}

@@ -281,10 +281,7 @@ fn prune_runs(
     let mut n = 0;
     for keyspace in [&inner.started_runs, &inner.completed_runs] {
         let before = keyspace.range::<&[u8], _>(..prefix).next_back();
-        let within = keyspace.range::<&[u8], _>((
-            Bound::Included(prefix),
-            Bound::Excluded(below),
-        ));
+        let within = keyspace.range::<&[u8], _>((Bound::Included(prefix), Bound::Excluded(below)));
         for kv in before.into_iter().chain(within) {
             let (key, value) = kv.into_inner()?;
             if super::key::split_record_key(&key).is_none_or(|(p, _)| p != partition) {
@@ -346,8 +343,7 @@ fn is_finished(inner: &Inner, key: &[u8]) -> Result<bool, fjall::Error> {
     Ok(match inner.records.get(key)? {
         Some(v) => Entry::decode(&v, String::new).map_or(true, |e| e.is_finished()),
         // Completed with its run? An undecodable run counts as finished, as above.
-        None => super::covering_run(&inner.completed_runs, key)
-            .map_or(true, |run| run.is_some()),
+        None => super::covering_run(&inner.completed_runs, key).map_or(true, |run| run.is_some()),
     })
 }
 

@@ -39,6 +39,13 @@ pub struct EoArgs {
     /// what the disk costs).
     #[arg(long, default_value = "sync-data")]
     pub durability: String,
+    /// The runtime's bound on records in flight, in total (`ConsumerBuilder::max_in_flight`).
+    #[arg(long, default_value_t = 4096)]
+    pub max_in_flight: usize,
+    /// The runtime's bound on records in flight per partition
+    /// (`ConsumerBuilder::max_in_flight_per_partition`).
+    #[arg(long, default_value_t = 512)]
+    pub per_partition: usize,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -95,6 +102,7 @@ async fn exactly_once(
     n: u64,
     ordering: Ordering,
     durability: kafka_once::journal::Durability,
+    bounds: (usize, usize),
 ) -> Result<(Phase, kafka_once::dispatch::MetricsSnapshot), Error> {
     let dir = tempfile::tempdir()?;
     let group = format!("bench-eo-{}", rand::random::<u64>());
@@ -106,6 +114,8 @@ async fn exactly_once(
     let app = std::sync::Arc::new(KafkaOnce::open_with(dir.path(), options)?.handle_signals(false));
     app.kafka_consumer(config, [topic])
         .ordering(ordering)
+        .max_in_flight(bounds.0)
+        .max_in_flight_per_partition(bounds.1)
         .workflow(|_ctx: WorkflowContext, _msg: KafkaMessage| async {
             Ok::<(), WorkflowError>(())
         })?;
@@ -114,16 +124,25 @@ async fn exactly_once(
         let app = app.clone();
         tokio::spawn(async move { app.run().await })
     };
+    let mut first_done = None;
     loop {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
         if runner.is_finished() {
             return Err("the runtime stopped early".into());
         }
-        if app.metrics().first().is_some_and(|m| m.processed >= n) {
+        let processed = app.metrics().first().map_or(0, |m| m.processed);
+        if processed > 0 && first_done.is_none() {
+            first_done = Some(start.elapsed());
+        }
+        if processed >= n {
             break;
         }
     }
     let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "  (first completion {:.0} ms after start: joining the group and the first fetch)",
+        first_done.unwrap_or_default().as_secs_f64() * 1000.0
+    );
     let cpu = cpu_seconds() - cpu;
     let metrics = app.metrics().remove(0);
     let fsyncs = app.journal().stats().fsyncs;
@@ -239,7 +258,15 @@ pub async fn run(action: BenchAction) -> Result<(), Error> {
             r.cpu * 1e6 / n as f64
         );
         for (ordering, series) in eo.iter_mut() {
-            let (p, m) = exactly_once(&base, &topic, n, *ordering, durability).await?;
+            let (p, m) = exactly_once(
+                &base,
+                &topic,
+                n,
+                *ordering,
+                durability,
+                (args.max_in_flight, args.per_partition),
+            )
+            .await?;
             let r = n as f64 / p.secs;
             series.rates.push(r);
             series.cpus.push(p.cpu * 1e6 / n as f64);

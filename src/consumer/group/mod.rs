@@ -385,7 +385,10 @@ impl GroupConsumer {
         if let Some(e) = inner.fatal.borrow().clone() {
             return Some(Err(e));
         }
-        inner.consumer.try_recv().map(|r| r.map_err(GroupError::from))
+        inner
+            .consumer
+            .try_recv()
+            .map(|r| r.map_err(GroupError::from))
     }
 
     /// Commits the positions of the owned partitions (the next offset to read of each) under
