@@ -57,6 +57,16 @@ impl RunSet {
         self.runs.insert(lo, hi);
     }
 
+    /// Whether any offset of `start..end` is in the set.
+    pub fn intersects(&self, start: i64, end: i64) -> bool {
+        start < end
+            && self
+                .runs
+                .range(..end)
+                .next_back()
+                .is_some_and(|(_, &e)| e > start)
+    }
+
     /// Drops every offset below `offset`.
     pub fn remove_below(&mut self, offset: i64) {
         let mut keep = self.runs.split_off(&offset);
@@ -109,6 +119,12 @@ mod tests {
             }
             for o in 0..200 {
                 prop_assert_eq!(runs.contains(o), set.contains(&o));
+                for len in [0, 1, 3, 17] {
+                    prop_assert_eq!(
+                        runs.intersects(o, o + len),
+                        set.range(o..o + len).next().is_some()
+                    );
+                }
             }
         }
     }

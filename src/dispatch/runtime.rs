@@ -574,8 +574,30 @@ impl Shared {
             }
             return;
         }
-        let chain = (self.settings.ordering == Ordering::Partition).then_some(None);
-        self.spawn_unit(tp, part, chain, records);
+        // A unit's runs cover the offsets between its records: none of those may be finished
+        // already (skipped while the unit's records waited), or completed runs would overlap.
+        let mut groups: Vec<Vec<ConsumerRecord>> = Vec::new();
+        for record in records {
+            match groups.last_mut() {
+                Some(g)
+                    if !part
+                        .done
+                        .intersects(g[g.len() - 1].offset + 1, record.offset) =>
+                {
+                    g.push(record)
+                }
+                _ => groups.push(vec![record]),
+            }
+        }
+        for mut group in groups {
+            if group.len() == 1 {
+                let record = group.pop().expect("one record");
+                self.dispatch(tp, part, record);
+            } else {
+                let chain = (self.settings.ordering == Ordering::Partition).then_some(None);
+                self.spawn_unit(tp, part, chain, group);
+            }
+        }
     }
 
     fn spawn_unit(
