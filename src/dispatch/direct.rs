@@ -762,6 +762,8 @@ mod tests {
                         Ok::<_, WorkflowError>(())
                     })
                     .await?;
+                    ctx.transaction(|tx| tx.put("balances", b"t-1", &amount.to_be_bytes()))
+                        .await?;
                     Ok::<u64, WorkflowError>(amount)
                 }
             })
@@ -811,6 +813,13 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             };
             assert_eq!(handle.result().await.unwrap(), 30, "the recorded input");
+            let balance = app.state().get("balances", b"t-1").unwrap().unwrap();
+            assert_eq!(
+                balance.as_ref(),
+                30u64.to_be_bytes(),
+                "app.state() reads what it wrote"
+            );
+            assert_eq!(app.state().scan("balances").unwrap().len(), 1);
             app.shutdown_handle().shutdown();
             runner.await.unwrap().unwrap();
         });

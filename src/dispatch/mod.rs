@@ -245,6 +245,27 @@ impl KafkaOnce {
         &self.journal
     }
 
+    /// Reads the app's state, the named keyspaces that workflows write with
+    /// [`WorkflowContext::transaction`], from outside workflows (as committed: a transaction's
+    /// writes appear together, with its step's checkpoint).
+    ///
+    /// ```no_run
+    /// # use kafka_once::dispatch::KafkaOnce;
+    /// # fn demo(app: &KafkaOnce) -> Result<(), Box<dyn std::error::Error>> {
+    /// if let Some(v) = app.state().get("counters", b"orders")? {
+    ///     println!("orders: {}", u64::from_be_bytes(v[..8].try_into()?));
+    /// }
+    /// for (key, value) in app.state().scan("tally")? {
+    ///     println!("{key:?} = {value:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn state(&self) -> AppState<'_> {
+        AppState {
+            journal: &self.journal,
+        }
+    }
+
     /// Starts registering a consumer of `topics` with `config` (which needs `group.id`;
     /// `enable.auto.commit` is turned off, the runtime commits). Each consumer of an app has its
     /// own group id: register one consumer with all its topics rather than two with one group
@@ -554,6 +575,31 @@ impl KafkaOnce {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Read access to an app's state keyspaces; see [`KafkaOnce::state`].
+#[derive(Debug, Clone, Copy)]
+pub struct AppState<'a> {
+    journal: &'a Journal,
+}
+
+impl AppState<'_> {
+    /// The committed value of `key` in the keyspace `keyspace`.
+    pub fn get(
+        &self,
+        keyspace: &str,
+        key: &[u8],
+    ) -> Result<Option<bytes::Bytes>, crate::journal::JournalError> {
+        self.journal.state_get(keyspace, key)
+    }
+
+    /// Every committed key and value of the keyspace `keyspace`, in key order.
+    pub fn scan(
+        &self,
+        keyspace: &str,
+    ) -> Result<Vec<(bytes::Bytes, bytes::Bytes)>, crate::journal::JournalError> {
+        self.journal.state_scan(keyspace)
     }
 }
 

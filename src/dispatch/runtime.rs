@@ -120,6 +120,8 @@ struct Part {
     done: RunSet,
     /// Attempts made before this assignment (journal `started` entries).
     attempts: HashMap<i64, u32>,
+    /// Started runs from before this assignment: `(first, end, attempts)`.
+    started_runs: Vec<(i64, i64, u32)>,
     /// Workflow tasks alive (waiting for their turn or running).
     running: usize,
     /// Received records waiting for capacity, in offset order; the partition is paused
@@ -140,6 +142,20 @@ struct Part {
 }
 
 impl Part {
+    /// Attempts the record at `offset` made before this assignment: its own started entry, or
+    /// the started runs that reach it.
+    fn prior_attempts(&self, offset: i64) -> u32 {
+        let own = self.attempts.get(&offset).copied().unwrap_or(0);
+        let runs = self
+            .started_runs
+            .iter()
+            .filter(|(first, end, _)| (*first..*end).contains(&offset))
+            .map(|(_, _, a)| *a)
+            .max()
+            .unwrap_or(0);
+        own.max(runs)
+    }
+
     /// The offset to commit: the first received record not finished, else one past the last
     /// received, else the committed offset we started from.
     fn commit_point(&self) -> Option<i64> {
@@ -565,9 +581,7 @@ impl Shared {
         let batchable = records.len() > 1
             && self.settings.ordering != Ordering::Key
             && !part.check_finished
-            && records
-                .iter()
-                .all(|r| !part.attempts.contains_key(&r.offset));
+            && records.iter().all(|r| part.prior_attempts(r.offset) == 0);
         if !batchable {
             for record in records {
                 self.dispatch(tp, part, record);
@@ -580,9 +594,10 @@ impl Shared {
         for record in records {
             match groups.last_mut() {
                 Some(g)
-                    if !part
-                        .done
-                        .intersects(g[g.len() - 1].offset + 1, record.offset) =>
+                    if record.offset > g[g.len() - 1].offset
+                        && !part
+                            .done
+                            .intersects(g[g.len() - 1].offset + 1, record.offset) =>
                 {
                     g.push(record)
                 }
@@ -618,7 +633,7 @@ impl Shared {
             .into_iter()
             .map(|record| Item {
                 key: Arc::new(part.pk.record(record.offset)),
-                prior_attempts: part.attempts.remove(&record.offset).unwrap_or(0),
+                prior_attempts: part.prior_attempts(record.offset),
                 record: Arc::new(record),
             })
             .collect();
@@ -817,6 +832,11 @@ impl Shared {
         let mut writes = FuturesUnordered::new();
         let mut unflushed: Vec<usize> = Vec::new();
         let mut oldest: Option<Instant> = None;
+        // Sends the completions of the first-attempt successes in `unflushed`: as completed runs
+        // (one per stretch of consecutive items) while the assignment is current, decided and
+        // queued under the partition lock so that no later assignment of the partition can come
+        // between; else one by one with the journal check, as a task of an ended assignment
+        // finishes (a later assignment may have run them).
         let flush = |unflushed: &mut Vec<usize>, writes: &mut FuturesUnordered<_>| {
             if unflushed.is_empty() {
                 return;
@@ -833,24 +853,65 @@ impl Shared {
                 }
                 prev = Some(i);
             }
-            // Sent now (the writer applies ops in order); the acknowledgement is awaited below.
-            let ack = self.journal.complete_runs(&pk, &runs, 1, now_ms());
-            writes.push(async move { (idxs, ack.await) });
+            let ack = {
+                let parts = self.lock();
+                let current = parts.get(&unit.tp).is_some_and(|p| p.epoch == unit.epoch);
+                current.then(|| self.journal.complete_runs(&pk, &runs, 1, now_ms()))
+            };
+            writes.push(async move {
+                let Some(ack) = ack else {
+                    let mut out = Vec::with_capacity(idxs.len());
+                    for i in idxs {
+                        let entry = Entry::Completed {
+                            attempts: 1,
+                            at_ms: now_ms(),
+                        };
+                        out.push((i, self.record_finish(unit, &items[i], entry).await));
+                    }
+                    return out;
+                };
+                let outcome = match ack.await {
+                    Ok(()) => {
+                        Metrics::add(&self.metrics.processed, idxs.len() as u64);
+                        Outcome::Finished
+                    }
+                    Err(e) => {
+                        self.fail(e);
+                        Outcome::Abandoned
+                    }
+                };
+                idxs.into_iter()
+                    .map(|i| (i, outcome.clone()))
+                    .collect::<Vec<_>>()
+            });
         };
         if self.settings.ordering == Ordering::Partition {
             let mut stop = false;
-            for i in 0..items.len() {
-                while let Some(Some((idxs, r))) = writes.next().now_or_never() {
-                    all &= self.settle_write(end, items, idxs, r);
-                }
+            for (i, item) in items.iter().enumerate() {
                 if stop || !self.may_run(&unit.tp, unit.epoch) {
                     self.settle(end, items, vec![(i, Outcome::Abandoned)]);
                     all = false;
                     stop = true;
                     continue;
                 }
-                match self.first_attempt(unit, &items[i]).await {
-                    None => {
+                let attempt = self.first_attempt(item);
+                tokio::pin!(attempt);
+                // While it runs: send what waited long enough, report what became durable.
+                let first = loop {
+                    let due = oldest.map(|t| t + UNIT_FLUSH_AFTER);
+                    tokio::select! {
+                        r = &mut attempt => break r,
+                        _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                            flush(&mut unflushed, &mut writes);
+                            oldest = None;
+                        }
+                        Some(r) = writes.next(), if !writes.is_empty() => {
+                            all &= self.settle(end, items, r);
+                        }
+                    }
+                };
+                match first {
+                    First::Succeeded => {
                         unflushed.push(i);
                         let since = *oldest.get_or_insert_with(Instant::now);
                         if since.elapsed() >= UNIT_FLUSH_AFTER {
@@ -858,10 +919,29 @@ impl Shared {
                             oldest = None;
                         }
                     }
-                    Some(outcome) => {
-                        // The successes before it are sent before its own finish.
+                    First::Abandoned => {
+                        self.settle(end, items, vec![(i, Outcome::Abandoned)]);
+                        all = false;
+                        stop = true;
+                    }
+                    First::Failed(error) => {
+                        // The successes before it become durable before its retries may
+                        // finish it (in offset order, also across a crash).
                         flush(&mut unflushed, &mut writes);
                         oldest = None;
+                        while let Some(r) = writes.next().await {
+                            all &= self.settle(end, items, r);
+                        }
+                        if !all {
+                            self.settle(end, items, vec![(i, Outcome::Abandoned)]);
+                            stop = true;
+                            continue;
+                        }
+                        let span = tracing::info_span!("workflow", key = %item.key);
+                        let outcome = self
+                            .attempts(unit, item, Some(error))
+                            .instrument(span)
+                            .await;
                         stop = !matches!(outcome, Outcome::Finished);
                         all &= self.settle(end, items, vec![(i, outcome)]);
                     }
@@ -871,7 +951,18 @@ impl Shared {
             let mut running: FuturesUnordered<_> = items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| async move { (i, self.first_attempt(unit, item).await) })
+                .map(|(i, item)| async move {
+                    let outcome = match self.first_attempt(item).await {
+                        First::Succeeded => None,
+                        First::Abandoned => Some(Outcome::Abandoned),
+                        First::Failed(error) => {
+                            let span = tracing::info_span!("workflow", key = %item.key);
+                            let retried = self.attempts(unit, item, Some(error));
+                            Some(retried.instrument(span).await)
+                        }
+                    };
+                    (i, outcome)
+                })
                 .collect();
             let done =
                 |i: usize, outcome: Option<Outcome>, unflushed: &mut Vec<usize>| match outcome {
@@ -890,48 +981,23 @@ impl Shared {
                         }
                         flush(&mut unflushed, &mut writes);
                     }
-                    Some((idxs, r)) = writes.next(), if !writes.is_empty() => {
-                        all &= self.settle_write(end, items, idxs, r);
+                    Some(r) = writes.next(), if !writes.is_empty() => {
+                        all &= self.settle(end, items, r);
                     }
                     else => break,
                 }
             }
         }
         flush(&mut unflushed, &mut writes);
-        while let Some((idxs, r)) = writes.next().await {
-            all &= self.settle_write(end, items, idxs, r);
+        while let Some(r) = writes.next().await {
+            all &= self.settle(end, items, r);
         }
         all
     }
 
-    /// Reports the items of a completed-runs write: finished when it is durable.
-    fn settle_write(
-        &self,
-        end: &TaskEnd,
-        items: &[Item],
-        idxs: Vec<usize>,
-        result: Result<(), JournalError>,
-    ) -> bool {
-        let outcome = match result {
-            Ok(()) => {
-                Metrics::add(&self.metrics.processed, idxs.len() as u64);
-                || Outcome::Finished
-            }
-            Err(e) => {
-                self.fail(e);
-                || Outcome::Abandoned
-            }
-        };
-        self.settle(
-            end,
-            items,
-            idxs.into_iter().map(|i| (i, outcome())).collect(),
-        )
-    }
-
-    /// The first attempt of a record in a unit: `None` when it succeeded (not yet durable), else
-    /// the record's outcome after its retries (journaled on its own).
-    async fn first_attempt(&self, unit: &Unit, item: &Item) -> Option<Outcome> {
+    /// The first attempt of a record in a unit (whose start the unit journaled). Its retries
+    /// are up to the caller.
+    async fn first_attempt(&self, item: &Item) -> First {
         let span = tracing::info_span!("workflow", key = %item.key);
         async {
             let ctx = WorkflowContext::load(
@@ -946,18 +1012,17 @@ impl Shared {
                 Ok(ctx) => ctx,
                 Err(e) => {
                     self.fail(e);
-                    return Some(Outcome::Abandoned);
+                    return First::Abandoned;
                 }
             };
             let msg = KafkaMessage::new(item.record.clone(), item.key.clone());
             let result = CatchUnwind((self.handler)(ctx.clone(), msg)).await;
             Metrics::add(&self.metrics.conflicts, u64::from(ctx.conflicts()));
-            let error = match result {
-                Ok(Ok(())) => return None,
-                Ok(Err(e)) => e.to_string(),
-                Err(panic) => format!("panicked: {}", panic_text(panic)),
-            };
-            Some(self.attempts(unit, item, Some(error)).await)
+            match result {
+                Ok(Ok(())) => First::Succeeded,
+                Ok(Err(e)) => First::Failed(e.to_string()),
+                Err(panic) => First::Failed(format!("panicked: {}", panic_text(panic))),
+            }
         }
         .instrument(span)
         .await
@@ -1348,16 +1413,12 @@ impl Shared {
             for (first, run) in &completed_runs {
                 runs_done.insert_range(*first, run.end);
             }
-            // A record in a started run and in no completed one started (at least) that often;
-            // a record's own entry, written by later attempts, counts more.
-            for (first, run) in &started_runs {
-                for offset in (*first).max(base.unwrap_or(0))..run.end {
-                    if !runs_done.contains(offset) && !journal_done.contains(&offset) {
-                        let a = attempts.entry(offset).or_insert(0);
-                        *a = (*a).max(run.attempts);
-                    }
-                }
-            }
+            // A record in a started run and in no completed one started (at least) that often
+            // (looked up when it is dispatched: a run may span a long offset gap).
+            let started_runs: Vec<(i64, i64, u32)> = started_runs
+                .iter()
+                .map(|(first, run)| (*first, run.end, run.attempts))
+                .collect();
             tracing::info!(
                 partition = %tp,
                 committed = ?base,
@@ -1393,6 +1454,7 @@ impl Shared {
                 pending: BTreeSet::new(),
                 done,
                 attempts,
+                started_runs,
                 running: 0,
                 held: VecDeque::new(),
                 paused: false,
@@ -1511,9 +1573,20 @@ struct TaskEnd {
     chain: Option<(ChainKey, u64)>,
 }
 
+#[derive(Clone)]
 enum Outcome {
     Finished,
     Halt(String),
+    Abandoned,
+}
+
+/// How a unit record's first attempt went.
+enum First {
+    /// Succeeded; its completion is still to be journaled.
+    Succeeded,
+    /// Failed with this error; retries (and the failure policy) are next.
+    Failed(String),
+    /// The runtime stopped (the context could not be loaded).
     Abandoned,
 }
 

@@ -593,8 +593,9 @@ impl Journal {
         rx.await.map_err(|_| JournalError::Closed)?
     }
 
-    /// The entry of `key`, if any: its own, else what a completed run covering it says (a
-    /// completion), else what the last started run reaching it says.
+    /// The entry of `key`, if any: its own when finished, else what a completed run covering it
+    /// says (a completion), else its own started entry, else what the last started run reaching
+    /// it says.
     pub fn get(&self, key: &RecordKey) -> Result<Option<Entry>, JournalError> {
         let encoded = key.encode();
         let value = self
@@ -602,14 +603,20 @@ impl Journal {
             .records
             .get(&encoded)
             .map_err(JournalError::read)?;
-        if let Some(v) = value {
-            return Entry::decode(&v, || key.to_string()).map(Some);
+        let own = value
+            .map(|v| Entry::decode(&v, || key.to_string()))
+            .transpose()?;
+        if own.as_ref().is_some_and(Entry::is_finished) {
+            return Ok(own);
         }
         if let Some(run) = covering_run(&self.inner.completed_runs, &encoded)? {
             return Ok(Some(Entry::Completed {
                 attempts: run.attempts,
                 at_ms: run.at_ms,
             }));
+        }
+        if own.is_some() {
+            return Ok(own);
         }
         Ok(
             covering_run(&self.inner.started_runs, &encoded)?.map(|run| Entry::Started {

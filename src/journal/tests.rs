@@ -291,3 +291,27 @@ async fn verify_reports_overlapping_completed_runs() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("overlaps"), "{problems:?}");
 }
+
+/// A record covered by a completed run is finished even when it has a started entry of its own
+/// (another assignment began it), also for a finish queued right behind the run (same batch).
+#[tokio::test]
+async fn a_completed_run_wins_over_a_started_entry_and_within_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path()).unwrap();
+    let p = partition(0);
+    j.started(&p.record(3), 2).unwrap();
+    let run = j.complete_runs(&p, &[(0, 10)], 1, 9);
+    let four = p.record(4);
+    let again = j.complete(&four, done());
+    let (run, again) = tokio::join!(run, again);
+    run.unwrap();
+    assert!(!again.unwrap(), "a finish behind the run writes nothing");
+    assert!(!j.complete(&p.record(3), done()).await.unwrap());
+    assert_eq!(
+        j.get(&p.record(3)).unwrap(),
+        Some(Entry::Completed {
+            attempts: 1,
+            at_ms: 9
+        })
+    );
+}

@@ -161,6 +161,15 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
     let mut durable = false;
     let mut results = Vec::with_capacity(ops.len());
     let mut finished_here: HashSet<&[u8]> = HashSet::new();
+    // Completed runs written earlier in this batch: (partition prefix, first, end).
+    let mut runs_here: Vec<(&[u8], i64, i64)> = Vec::new();
+    let covered_here = |runs_here: &[(&[u8], i64, i64)], key: &[u8]| {
+        super::key::split_record_key(key).is_some_and(|(prefix, offset)| {
+            runs_here
+                .iter()
+                .any(|(p, first, end)| *p == prefix && (*first..*end).contains(&offset))
+        })
+    };
     // State written earlier in this batch (not readable from fjall until the batch commits).
     let mut written: HashMap<(&str, &[u8]), Option<&[u8]>> = HashMap::new();
     for op in ops {
@@ -177,11 +186,20 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
                 durable = true;
                 for (key, value) in runs {
                     batch.insert(&inner.completed_runs, key.as_slice(), value.as_slice());
+                    if let (Some((prefix, first)), Ok(run)) = (
+                        super::key::split_record_key(key),
+                        super::Run::decode(value, String::new),
+                    ) {
+                        runs_here.push((prefix, first, run.end));
+                    }
                 }
                 0
             }
             Op::PutUnlessFinished { key, value } => {
-                if !finished_here.contains(key.as_slice()) && !is_finished(inner, key)? {
+                if !finished_here.contains(key.as_slice())
+                    && !covered_here(&runs_here, key)
+                    && !is_finished(inner, key)?
+                {
                     batch.insert(&inner.records, key.as_slice(), value.as_slice());
                 }
                 0
@@ -195,7 +213,10 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
                 ..
             } => {
                 durable = true;
-                if finished_here.contains(key.as_slice()) || (*check && is_finished(inner, key)?) {
+                if finished_here.contains(key.as_slice())
+                    || covered_here(&runs_here, key)
+                    || (*check && is_finished(inner, key)?)
+                {
                     FINISHED
                 } else if !reads_hold(reads, &written)? {
                     CONFLICT
@@ -282,6 +303,9 @@ fn prune_runs(
     for keyspace in [&inner.started_runs, &inner.completed_runs] {
         let before = keyspace.range::<&[u8], _>(..prefix).next_back();
         let within = keyspace.range::<&[u8], _>((Bound::Included(prefix), Bound::Excluded(below)));
+        // The runs reaching across `below` become one run starting there (started runs may
+        // overlap; completed runs never do, so for them this is the one run across).
+        let mut across: Option<super::Run> = None;
         for kv in before.into_iter().chain(within) {
             let (key, value) = kv.into_inner()?;
             if super::key::split_record_key(&key).is_none_or(|(p, _)| p != partition) {
@@ -294,8 +318,22 @@ fn prune_runs(
             batch.remove(keyspace, key.clone());
             n += 1;
             if run.end > below_offset {
-                batch.insert(keyspace, below, value.as_ref());
+                let merged = across.get_or_insert(run);
+                merged.end = merged.end.max(run.end);
+                merged.attempts = merged.attempts.max(run.attempts);
+                merged.at_ms = merged.at_ms.max(run.at_ms);
             }
+        }
+        if let Some(mut run) = across {
+            // A run starting at `below` itself is outside the range above: merge with it.
+            if let Some(v) = keyspace.get(below)?
+                && let Ok(old) = super::Run::decode(&v, String::new)
+            {
+                run.end = run.end.max(old.end);
+                run.attempts = run.attempts.max(old.attempts);
+                run.at_ms = run.at_ms.max(old.at_ms);
+            }
+            batch.insert(keyspace, below, run.encode());
         }
     }
     Ok(n)
@@ -340,11 +378,13 @@ fn reads_hold(
 /// Whether the stored entry of `key` is finished. An undecodable entry counts as finished:
 /// writing over it could hide a completion; `verify` reports it.
 fn is_finished(inner: &Inner, key: &[u8]) -> Result<bool, fjall::Error> {
-    Ok(match inner.records.get(key)? {
+    let own = match inner.records.get(key)? {
         Some(v) => Entry::decode(&v, String::new).map_or(true, |e| e.is_finished()),
-        // Completed with its run? An undecodable run counts as finished, as above.
-        None => super::covering_run(&inner.completed_runs, key).map_or(true, |run| run.is_some()),
-    })
+        None => false,
+    };
+    // Completed with a run (a started entry of its own may exist too: another assignment began
+    // it)? An undecodable run counts as finished, as above.
+    Ok(own || super::covering_run(&inner.completed_runs, key).map_or(true, |run| run.is_some()))
 }
 
 fn ack_all(inner: &Inner, ops: Vec<Op>, results: Vec<usize>) {
