@@ -153,6 +153,17 @@ pub fn demo_worker(
     args: &[&std::ffi::OsStr],
     log: &std::path::Path,
 ) -> tokio::process::Child {
+    demo_worker_at(&bootstrap(), topic, group, args, log)
+}
+
+/// As [`demo_worker`], on the brokers at `bootstrap`.
+pub fn demo_worker_at(
+    bootstrap: &str,
+    topic: &str,
+    group: &str,
+    args: &[&std::ffi::OsStr],
+    log: &std::path::Path,
+) -> tokio::process::Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -160,14 +171,7 @@ pub fn demo_worker(
         .unwrap();
     tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-once"))
         .arg("demo-worker")
-        .args([
-            "--bootstrap",
-            &bootstrap(),
-            "--topic",
-            topic,
-            "--group",
-            group,
-        ])
+        .args(["--bootstrap", bootstrap, "--topic", topic, "--group", group])
         .args(args)
         .stderr(log)
         .stdout(std::process::Stdio::null())

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use kafka_once::cluster::NewTopic;
+use kafka_once::config::ClientConfig;
 use kafka_once::consumer::TopicPartition;
 use kafka_once::demo::{DriveOptions, audit, drive};
 use kafka_once::journal::Journal;
@@ -27,12 +28,22 @@ pub async fn produce_counted(
     partitions: i32,
     n: usize,
 ) -> (BTreeMap<i32, i64>, HashMap<Vec<u8>, u64>) {
-    let cluster = common::cluster().await;
-    cluster
-        .create_topic(NewTopic::new(topic, partitions))
+    produce_counted_to(&common::config(), NewTopic::new(topic, partitions), n).await
+}
+
+/// As [`produce_counted`], creating `new` on the brokers of `config`.
+pub async fn produce_counted_to(
+    config: &ClientConfig,
+    new: NewTopic,
+    n: usize,
+) -> (BTreeMap<i32, i64>, HashMap<Vec<u8>, u64>) {
+    let (topic, partitions) = (new.name.clone(), new.partitions);
+    let topic = topic.as_str();
+    let cluster = kafka_once::cluster::Cluster::connect(config.clone())
         .await
         .unwrap();
-    let producer = Producer::new(common::config()).await.unwrap();
+    cluster.create_topic(new).await.unwrap();
+    let producer = Producer::new(config.clone()).await.unwrap();
     let mut tally: HashMap<Vec<u8>, u64> = HashMap::new();
     let mut deliveries = Vec::new();
     for i in 0..n {

@@ -3,6 +3,9 @@
 //! consumer validates its positions with the new leaders (KIP-320) and resumes at them, and every
 //! record arrives exactly once, in order, with the commit landing at the new coordinator.
 //!
+//! The exactly-once runtime, as a child process, goes through a SIGKILL of the node that
+//! coordinates its group and leads some of its partitions without a lost or repeated completion.
+//!
 //! A truncated log (what an unclean election leaves) cannot be had on demand from a real
 //! cluster, so the scripted broker plays that part: the consumer detects it with
 //! OffsetForLeaderEpoch and resumes at the divergence, or reports it under
@@ -306,4 +309,111 @@ async fn a_leader_change_without_truncation_is_validated() {
         }
     );
     consumer.close().await;
+}
+
+/// The exactly-once runtime (the demo worker in a child process: `Ordering::Partition`, a
+/// transactional tally per record) consumes from the three-node cluster while the node that
+/// coordinates its group and leads some of its partitions is SIGKILLed, then restarted: every
+/// record completes exactly once, in offset order per partition, and the tallies are exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_through_a_broker_sigkill() {
+    const RECORDS: usize = 20_000;
+    let kafka = LocalKafka::builder()
+        .brokers(3)
+        .internal_topic_partitions(1)
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bootstrap = kafka.bootstrap();
+    let config = ClientConfig::new(bootstrap.clone()).unwrap();
+    let topic = common::unique("eo-broker-kill");
+    let group = format!("{topic}-g");
+    let new = NewTopic::new(&topic, PARTITIONS)
+        .replication_factor(3)
+        .config("min.insync.replicas", "2");
+    let (end, tally) = crate::crash::produce_counted_to(&config, new, RECORDS).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let args: [&std::ffi::OsStr; 4] = [
+        "--path".as_ref(),
+        journal.as_os_str(),
+        "--ordering".as_ref(),
+        "partition".as_ref(),
+    ];
+    let log = dir.path().join("worker.log");
+    let mut worker = common::demo_worker_at(&bootstrap, &topic, &group, &args, &log);
+    let probe_config = config.to_builder().group_id(&group).build().unwrap();
+    let probe = GroupConsumer::new(probe_config).await.unwrap();
+    let tps: Vec<TopicPartition> = (0..PARTITIONS)
+        .map(|p| TopicPartition::new(topic.as_str(), p))
+        .collect();
+    let committed = async |probe: &GroupConsumer| -> i64 {
+        match probe.committed(&tps).await {
+            Ok(c) => c.values().map(|o| o.offset.max(0)).sum(),
+            Err(_) => 0,
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let tail = || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.lines().rev().take(30).collect::<Vec<_>>().join("\n")
+    };
+    // Some progress first, then the coordinator dies mid-run and comes back.
+    while committed(&probe).await < (RECORDS / 5) as i64 {
+        assert!(
+            Instant::now() < deadline,
+            "no progress; worker log:\n{}",
+            tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let meta = Cluster::connect(config.clone())
+        .await
+        .unwrap()
+        .refresh_topics(&["__consumer_offsets"])
+        .await
+        .unwrap();
+    let victim = meta
+        .leader("__consumer_offsets", 0)
+        .expect("a leader")
+        .0
+        .node_id;
+    kafka.kill_node(victim).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    kafka.start_node(victim).await.unwrap();
+    let total: i64 = end.values().sum();
+    while committed(&probe).await < total {
+        assert!(
+            Instant::now() < deadline,
+            "not all committed; worker log:\n{}",
+            tail()
+        );
+        assert!(
+            worker.try_wait().unwrap().is_none(),
+            "the worker died; log:\n{}",
+            tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    common::terminate(&worker);
+    let status = tokio::time::timeout(Duration::from_secs(60), worker.wait())
+        .await
+        .expect("the worker stops on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "worker exit {status}; log:\n{}", tail());
+    probe.close().await;
+
+    let journal = kafka_once::journal::Journal::open(&journal).unwrap();
+    let report = kafka_once::demo::audit(&journal, &end, &tally, None).unwrap();
+    eprintln!("broker {victim} SIGKILLed and restarted mid-run:\n{report}");
+    assert_eq!(report.records, RECORDS as u64, "{report}");
+    assert_eq!(report.completed_once, RECORDS as u64, "{report}");
+    assert_eq!(report.duplicates, 0, "{report}");
+    assert_eq!(report.missing, 0, "{report}");
+    assert_eq!(report.order_violations, 0, "{report}");
+    assert_eq!(report.tally_mismatches, 0, "{report}");
+    let (n, problems) = journal.verify();
+    assert!(problems.is_empty(), "{problems:?} in {n} entries");
+    kafka.stop().await.unwrap();
 }
