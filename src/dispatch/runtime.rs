@@ -1036,19 +1036,23 @@ impl Shared {
         let mut backoff = retry.initial_backoff;
         let mut attempt = item.prior_attempts;
         let mut failures = 0;
-        if let Some(error) = failed {
+        // The error of the attempt just made, if it failed (a unit's first attempt, to begin).
+        let mut failed = failed;
+        if failed.is_some() {
             attempt = attempt.max(1);
-            if let Some(error) = self.after_failure(attempt, &mut failures, error) {
-                return self.give_up(unit, item, attempt, error).await;
-            }
-            sleep(backoff).await;
-            backoff = (backoff * 2).min(retry.max_backoff);
-            if !self.may_run(&unit.tp, unit.epoch) {
-                return Outcome::Abandoned;
-            }
-            Metrics::add(&self.metrics.retried, 1);
         }
         loop {
+            if let Some(error) = failed.take() {
+                if let Some(error) = self.after_failure(attempt, &mut failures, error) {
+                    return self.give_up(unit, item, attempt, error).await;
+                }
+                sleep(backoff).await;
+                backoff = (backoff * 2).min(retry.max_backoff);
+                if !self.may_run(&unit.tp, unit.epoch) {
+                    return Outcome::Abandoned;
+                }
+                Metrics::add(&self.metrics.retried, 1);
+            }
             attempt += 1;
             let started = if unit.check {
                 // Another assignment's task may have finished this key: never overwrite that.
@@ -1077,7 +1081,7 @@ impl Shared {
             let fut = (self.handler)(ctx.clone(), msg.clone());
             let result = CatchUnwind(fut).await;
             Metrics::add(&self.metrics.conflicts, u64::from(ctx.conflicts()));
-            let error = match result {
+            failed = Some(match result {
                 Ok(Ok(())) => {
                     let entry = Entry::Completed {
                         attempts: attempt,
@@ -1087,16 +1091,7 @@ impl Shared {
                 }
                 Ok(Err(e)) => e.to_string(),
                 Err(panic) => format!("panicked: {}", panic_text(panic)),
-            };
-            if let Some(error) = self.after_failure(attempt, &mut failures, error) {
-                return self.give_up(unit, item, attempt, error).await;
-            }
-            sleep(backoff).await;
-            backoff = (backoff * 2).min(retry.max_backoff);
-            if !self.may_run(&unit.tp, unit.epoch) {
-                return Outcome::Abandoned;
-            }
-            Metrics::add(&self.metrics.retried, 1);
+            });
         }
     }
 
