@@ -688,7 +688,7 @@ impl Shared {
                 return;
             }
         } else {
-            drop(parts);
+            // Still under the partition lock: see `orphan`.
             let mut orphans = self.orphans.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(left) = orphans.get_mut(&t.tp) {
                 *left = left.saturating_sub(n);
@@ -696,6 +696,8 @@ impl Shared {
                     orphans.remove(&t.tp);
                 }
             }
+            drop(orphans);
+            drop(parts);
         }
         // Capacity freed: held records (of any partition) may go.
         let waiting = !self
@@ -1461,12 +1463,16 @@ impl Shared {
                 check_finished,
                 pruned_to: base,
             };
-            let old = self.lock().insert(tp.clone(), part);
-            if let Some(old) = old {
-                tracing::debug!(partition = %tp, epoch = old.epoch, "replaced an old assignment");
-                self.orphan(tp, &old);
-                if let Some(p) = self.lock().get_mut(tp) {
-                    p.check_finished = true;
+            {
+                // Under one hold of the lock, so that a task of the old assignment ending now is
+                // counted either as running there or as an orphan, never lost between the two.
+                let mut parts = self.lock();
+                if let Some(old) = parts.insert(tp.clone(), part) {
+                    tracing::debug!(partition = %tp, epoch = old.epoch, "replaced an old assignment");
+                    self.orphan(tp, &old);
+                    if let Some(p) = parts.get_mut(tp) {
+                        p.check_finished = true;
+                    }
                 }
             }
             if let Some(b) = base
@@ -1514,18 +1520,16 @@ impl Shared {
     }
 
     fn remove(&self, tps: &[TopicPartition]) {
-        let removed: Vec<(TopicPartition, Part)> = {
-            let mut parts = self.lock();
-            tps.iter()
-                .filter_map(|tp| parts.remove(tp).map(|p| (tp.clone(), p)))
-                .collect()
-        };
-        for (tp, part) in removed {
-            self.orphan(&tp, &part);
+        let mut parts = self.lock();
+        for tp in tps {
+            if let Some(part) = parts.remove(tp) {
+                self.orphan(tp, &part);
+            }
         }
     }
 
-    /// Counts the still-running tasks of an assignment that ended.
+    /// Counts the still-running tasks of an assignment that ended. Called with the partition
+    /// lock held (lock order: partitions, then orphans), as `finish` decrements.
     fn orphan(&self, tp: &TopicPartition, part: &Part) {
         if part.running > 0 {
             *self
