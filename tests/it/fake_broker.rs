@@ -751,13 +751,18 @@ fn init_producer_id(state: &mut State, request: &InitProducerIdRequest) -> InitP
         .with_producer_epoch(answered.1)
 }
 
-/// The error for a request naming `current` as the leader epoch (-1: not checked): older than the
-/// broker's is `FENCED_LEADER_EPOCH`, newer is `UNKNOWN_LEADER_EPOCH`.
-fn check_epoch(state: &State, current: i32) -> i16 {
+/// The index of partition `partition` of `topic` for a request naming `current` as the leader
+/// epoch (-1: not checked), or the error to answer with: `UNKNOWN_TOPIC_OR_PARTITION`, or for an
+/// epoch older than the broker's `FENCED_LEADER_EPOCH`, newer `UNKNOWN_LEADER_EPOCH`.
+fn led_partition(state: &State, topic: &str, partition: i32, current: i32) -> Result<usize, i16> {
+    let i = usize::try_from(partition)
+        .ok()
+        .filter(|i| topic == state.script.topic && *i < state.logs.len())
+        .ok_or(UNKNOWN_TOPIC_OR_PARTITION)?;
     match current {
-        c if c < 0 || c == state.leader_epoch => NONE,
-        c if c < state.leader_epoch => FENCED_LEADER_EPOCH,
-        _ => UNKNOWN_LEADER_EPOCH,
+        c if c < 0 || c == state.leader_epoch => Ok(i),
+        c if c < state.leader_epoch => Err(FENCED_LEADER_EPOCH),
+        _ => Err(UNKNOWN_LEADER_EPOCH),
     }
 }
 
@@ -774,16 +779,15 @@ fn fetch(state: &State, request: &FetchRequest) -> (FetchResponse, bool) {
                 .iter()
                 .map(|p| {
                     let answer = FetchPartitionData::default().with_partition_index(p.partition);
-                    let Some(log) = (t.topic.as_str() == state.script.topic)
-                        .then(|| state.logs.get(p.partition as usize))
-                        .flatten()
-                    else {
-                        return answer.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
+                    let log = match led_partition(
+                        state,
+                        t.topic.as_str(),
+                        p.partition,
+                        p.current_leader_epoch,
+                    ) {
+                        Ok(i) => &state.logs[i],
+                        Err(code) => return answer.with_error_code(code),
                     };
-                    let error = check_epoch(state, p.current_leader_epoch);
-                    if error != NONE {
-                        return answer.with_error_code(error);
-                    }
                     let end = log.len() as i64;
                     let answer = answer
                         .with_high_watermark(end)
@@ -836,16 +840,15 @@ fn list_offsets(state: &State, request: &ListOffsetsRequest) -> ListOffsetsRespo
                 .map(|p| {
                     let answer = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    let Some(log) = (t.name.as_str() == state.script.topic)
-                        .then(|| state.logs.get(p.partition_index as usize))
-                        .flatten()
-                    else {
-                        return answer.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
+                    let log = match led_partition(
+                        state,
+                        t.name.as_str(),
+                        p.partition_index,
+                        p.current_leader_epoch,
+                    ) {
+                        Ok(i) => &state.logs[i],
+                        Err(code) => return answer.with_error_code(code),
                     };
-                    let error = check_epoch(state, p.current_leader_epoch);
-                    if error != NONE {
-                        return answer.with_error_code(error);
-                    }
                     let offset = if p.timestamp == -2 {
                         0
                     } else {
@@ -880,19 +883,15 @@ fn offset_for_leader_epoch(
                 .iter()
                 .map(|p| {
                     let answer = EpochEndOffset::default().with_partition(p.partition);
-                    let Some((log, history)) = (t.topic.as_str() == state.script.topic)
-                        .then(|| {
-                            let i = p.partition as usize;
-                            Some((state.logs.get(i)?, &state.epochs[i]))
-                        })
-                        .flatten()
-                    else {
-                        return answer.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
+                    let (log, history) = match led_partition(
+                        state,
+                        t.topic.as_str(),
+                        p.partition,
+                        p.current_leader_epoch,
+                    ) {
+                        Ok(i) => (&state.logs[i], &state.epochs[i]),
+                        Err(code) => return answer.with_error_code(code),
                     };
-                    let error = check_epoch(state, p.current_leader_epoch);
-                    if error != NONE {
-                        return answer.with_error_code(error);
-                    }
                     match history.iter().rposition(|(e, _)| *e <= p.leader_epoch) {
                         None => answer.with_leader_epoch(-1).with_end_offset(-1),
                         Some(i) => {

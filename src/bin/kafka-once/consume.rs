@@ -52,6 +52,40 @@ pub async fn run(config: ClientConfig, opts: Options) -> Result<(), Error> {
         Some(p) => consumer.assign(&[(&opts.topic, p)]).await?,
         None => consumer.assign_topics(&[&opts.topic]).await?,
     }
+    let wait = || async {
+        if opts.exit_at_end && at_end(&consumer) {
+            return Waited::Stop;
+        }
+        match tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await {
+            Ok(r) => Waited::Record(r),
+            Err(_) => Waited::Again,
+        }
+    };
+    let result = print_records(&opts, || consumer.try_recv(), wait).await;
+    consumer.close().await;
+    result
+}
+
+/// What waiting for the next record gave.
+enum Waited<E> {
+    Record(Result<ConsumerRecord, E>),
+    /// Nothing yet; look again.
+    Again,
+    /// Done (`--exit` and every partition read to its end).
+    Stop,
+}
+
+/// Prints records until `--count` is reached, `wait` says stop, an error, or Ctrl-C: those
+/// `try_recv` has ready without a flush, then (after flushing stdout) what `wait` brings.
+async fn print_records<E, F>(
+    opts: &Options,
+    mut try_recv: impl FnMut() -> Option<Result<ConsumerRecord, E>>,
+    mut wait: impl FnMut() -> F,
+) -> Result<(), Error>
+where
+    F: std::future::Future<Output = Waited<E>>,
+    Error: From<E>,
+{
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut printed = 0u64;
@@ -59,17 +93,15 @@ pub async fn run(config: ClientConfig, opts: Options) -> Result<(), Error> {
         if opts.count.is_some_and(|n| printed >= n) {
             break Ok(());
         }
-        let next = match consumer.try_recv() {
+        let next = match try_recv() {
             Some(r) => r,
             None => {
                 out.flush()?;
-                if opts.exit_at_end && at_end(&consumer) {
-                    break Ok(());
-                }
                 tokio::select! {
-                    r = tokio::time::timeout(Duration::from_millis(200), consumer.recv()) => match r {
-                        Ok(r) => r,
-                        Err(_) => continue,
+                    w = wait() => match w {
+                        Waited::Record(r) => r,
+                        Waited::Again => continue,
+                        Waited::Stop => break Ok(()),
                     },
                     _ = tokio::signal::ctrl_c() => break Ok(()),
                 }
@@ -80,12 +112,10 @@ pub async fn run(config: ClientConfig, opts: Options) -> Result<(), Error> {
                 print(&mut out, &record, opts.format)?;
                 printed += 1;
             }
-            Err(e) => break Err(e.into()),
+            Err(e) => break Err(Error::from(e)),
         }
     };
     out.flush()?;
-    drop(out);
-    consumer.close().await;
     result
 }
 
@@ -105,33 +135,8 @@ async fn run_group(config: ClientConfig, group: &str, opts: Options) -> Result<(
         .build()?;
     let consumer = GroupConsumer::new(config).await?;
     consumer.subscribe(&[&opts.topic])?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut printed = 0u64;
-    let result = loop {
-        if opts.count.is_some_and(|n| printed >= n) {
-            break Ok(());
-        }
-        let next = match consumer.try_recv() {
-            Some(r) => r,
-            None => {
-                out.flush()?;
-                tokio::select! {
-                    r = consumer.recv() => r,
-                    _ = tokio::signal::ctrl_c() => break Ok(()),
-                }
-            }
-        };
-        match next {
-            Ok(record) => {
-                print(&mut out, &record, opts.format)?;
-                printed += 1;
-            }
-            Err(e) => break Err(Error::from(e)),
-        }
-    };
-    out.flush()?;
-    drop(out);
+    let wait = || async { Waited::Record(consumer.recv().await) };
+    let result = print_records(&opts, || consumer.try_recv(), wait).await;
     if let Err(e) = consumer.commit().await {
         eprintln!("warning: final commit failed: {e}");
     }
