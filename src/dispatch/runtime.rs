@@ -1406,10 +1406,6 @@ impl Shared {
                     attempts.insert(offset, entry.attempts());
                 }
             }
-            let mut runs_done = RunSet::default();
-            for (first, run) in &completed_runs {
-                runs_done.insert_range(*first, run.end);
-            }
             // A record in a started run and in no completed one started (at least) that often
             // (looked up when it is dispatched: a run may span a long offset gap).
             let started_runs: Vec<(i64, i64, u32)> = started_runs
@@ -1439,8 +1435,8 @@ impl Shared {
             for &o in &journal_done {
                 done.insert(o);
             }
-            for (start, end) in runs_done.runs() {
-                done.insert_range(start, end);
+            for (first, run) in &completed_runs {
+                done.insert_range(*first, run.end);
             }
             let part = Part {
                 pk: pk.clone(),
