@@ -1510,9 +1510,12 @@ impl Shared {
     }
 
     async fn lost(&self, tps: &[TopicPartition]) {
-        // After a periodic commit in flight, so that nothing is committed for them afterwards.
-        let _serial = self.commit_lock.lock().await;
+        // Fenced at once: no workflow of theirs starts from now on (a running unit stops before
+        // its next record) and no later commit includes them. Then wait out a commit already in
+        // flight (it may hang for request.timeout.ms when the member is cut off), so that the
+        // member rejoins only after it.
         self.remove(tps);
+        let _serial = self.commit_lock.lock().await;
     }
 
     fn remove(&self, tps: &[TopicPartition]) {

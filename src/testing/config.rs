@@ -9,6 +9,18 @@ pub(crate) struct NodeSpec {
     pub(crate) port: u16,
     pub(crate) controller_port: u16,
     pub(crate) dir: PathBuf,
+    /// A second client listener (`CLIENT`), advertised at another address (a proxy in front of it).
+    pub(crate) client: Option<ClientListener>,
+}
+
+/// The `CLIENT` listener of a node built with
+/// [`advertise_clients_at`](super::LocalKafkaBuilder::advertise_clients_at).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientListener {
+    /// Where the node binds it on 127.0.0.1.
+    pub(crate) port: u16,
+    /// `host:port` the node advertises for it in metadata.
+    pub(crate) advertised: String,
 }
 
 impl NodeSpec {
@@ -55,6 +67,7 @@ pub(crate) fn server_properties(
     settings: &BrokerSettings,
 ) -> String {
     let n = all.len();
+    let client = node.client.as_ref();
     let replication = n.min(3);
     // With fewer than three replicas a min ISR of 2 would stop transactions whenever one node is down.
     let min_isr = if replication >= 3 { 2 } else { 1 };
@@ -69,19 +82,25 @@ pub(crate) fn server_properties(
         (
             "listeners",
             format!(
-                "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
-                node.port, node.controller_port
+                "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}{}",
+                node.port,
+                node.controller_port,
+                client.map_or(String::new(), |c| format!(",CLIENT://127.0.0.1:{}", c.port))
             ),
         ),
         (
             "advertised.listeners",
-            format!("PLAINTEXT://127.0.0.1:{}", node.port),
+            format!(
+                "PLAINTEXT://127.0.0.1:{}{}",
+                node.port,
+                client.map_or(String::new(), |c| format!(",CLIENT://{}", c.advertised))
+            ),
         ),
         ("inter.broker.listener.name", "PLAINTEXT".into()),
         ("controller.listener.names", "CONTROLLER".into()),
         (
             "listener.security.protocol.map",
-            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,CLIENT:PLAINTEXT".into(),
         ),
         ("log.dirs", node.data_dir().display().to_string()),
         ("num.partitions", settings.partitions_default.to_string()),
@@ -178,11 +197,22 @@ pub(crate) fn spec_from_properties(dir: &Path, text: &str) -> Option<NodeSpec> {
             .map(|(_, v)| v.as_str())
     };
     let listeners = get("listeners")?;
+    let client = match listener_port(listeners, "CLIENT") {
+        None => None,
+        Some(port) => Some(ClientListener {
+            port,
+            advertised: get("advertised.listeners")?
+                .split(',')
+                .find_map(|l| l.trim().strip_prefix("CLIENT://"))?
+                .to_string(),
+        }),
+    };
     Some(NodeSpec {
         id: get("node.id")?.parse().ok()?,
         port: listener_port(listeners, "PLAINTEXT")?,
         controller_port: listener_port(listeners, "CONTROLLER")?,
         dir: dir.to_path_buf(),
+        client,
     })
 }
 
@@ -273,6 +303,7 @@ mod tests {
                 port: 9000 + id as u16,
                 controller_port: 9100 + id as u16,
                 dir: PathBuf::from(format!("/tmp/k/node-{id}")),
+                client: None,
             })
             .collect()
     }
@@ -399,6 +430,38 @@ mod tests {
         assert_eq!(
             get(&text, "auto.create.topics.enable").as_deref(),
             Some("true")
+        );
+    }
+
+    #[test]
+    fn a_client_listener_is_advertised_elsewhere_and_read_back() {
+        let mut all = nodes(2);
+        all[1].client = Some(ClientListener {
+            port: 9202,
+            advertised: "127.0.0.1:7002".into(),
+        });
+        let text = server_properties(&all[1], &all, &settings());
+        assert_eq!(
+            get(&text, "listeners").as_deref(),
+            Some("PLAINTEXT://127.0.0.1:9002,CONTROLLER://127.0.0.1:9102,CLIENT://127.0.0.1:9202")
+        );
+        assert_eq!(
+            get(&text, "advertised.listeners").as_deref(),
+            Some("PLAINTEXT://127.0.0.1:9002,CLIENT://127.0.0.1:7002")
+        );
+        assert_eq!(
+            get(&text, "inter.broker.listener.name").as_deref(),
+            Some("PLAINTEXT")
+        );
+        assert_eq!(
+            spec_from_properties(&all[1].dir, &text),
+            Some(all[1].clone())
+        );
+        let plain = server_properties(&all[0], &all, &settings());
+        assert!(!get(&plain, "listeners").unwrap().contains("CLIENT"));
+        assert_eq!(
+            spec_from_properties(&all[0].dir, &plain),
+            Some(all[0].clone())
         );
     }
 

@@ -40,6 +40,7 @@ pub struct LocalKafkaBuilder {
     jvm_args: Vec<String>,
     overrides: Vec<(String, String)>,
     detached: bool,
+    advertise_clients: Option<Vec<String>>,
 }
 
 impl Default for LocalKafkaBuilder {
@@ -57,6 +58,7 @@ impl Default for LocalKafkaBuilder {
             jvm_args: Vec::new(),
             overrides: Vec::new(),
             detached: false,
+            advertise_clients: None,
         }
     }
 }
@@ -140,6 +142,19 @@ impl LocalKafkaBuilder {
         self
     }
 
+    /// Give every node a second client listener, `CLIENT`, advertised at `addresses[i]` for node `i + 1`
+    /// (`host:port` each, one per node). Clients that bootstrap from those addresses see only them in metadata,
+    /// so a proxy listening there and forwarding to [`NodeInfo::client_port`] carries all their traffic, as the
+    /// reliability tests' fault proxy does. The `PLAINTEXT` listener ([`LocalKafka::bootstrap`]) stays direct, and
+    /// the nodes replicate over it. Default: no such listener.
+    pub fn advertise_clients_at<S: Into<String>>(
+        mut self,
+        addresses: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.advertise_clients = Some(addresses.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Detached nodes (for the CLI): own process group, no watchdog, not stopped on drop.
     pub(crate) fn detached(mut self) -> Self {
         self.detached = true;
@@ -160,6 +175,24 @@ impl LocalKafkaBuilder {
         }
         if self.internal_topic_partitions == 0 {
             return invalid("internal_topic_partitions must be at least 1".into());
+        }
+        if let Some(addresses) = &self.advertise_clients {
+            if addresses.len() != self.brokers {
+                return invalid(format!(
+                    "advertise_clients_at needs one address per node: {} for {} nodes",
+                    addresses.len(),
+                    self.brokers
+                ));
+            }
+            if let Some(bad) = addresses.iter().find(|a| {
+                a.rsplit_once(':')
+                    .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+                    || a.contains([',', ' ', '\n', '\r'])
+            }) {
+                return invalid(format!(
+                    "advertised client address {bad:?} is not host:port"
+                ));
+            }
         }
         if self.startup_timeout.is_zero() {
             return invalid("startup_timeout must be positive".into());
@@ -234,16 +267,23 @@ impl LocalKafkaBuilder {
         let specs = match existing {
             Some(specs) => specs,
             None => {
-                let ports = free_ports(self.brokers, self.preferred_port)?;
+                let clients = self.advertise_clients.as_ref();
+                let ports = free_ports(self.brokers, self.preferred_port, clients.is_some())?;
                 (1..=self.brokers)
                     .zip(ports)
-                    .map(|(i, (port, controller_port))| {
+                    .map(|(i, (port, controller_port, client_port))| {
                         let id = i32::try_from(i).expect("at most MAX_BROKERS");
                         NodeSpec {
                             id,
                             port,
                             controller_port,
                             dir: root.join(config::node_dir_name(id)),
+                            client: clients.zip(client_port).map(|(addresses, port)| {
+                                config::ClientListener {
+                                    port,
+                                    advertised: addresses[i - 1].clone(),
+                                }
+                            }),
                         }
                     })
                     .collect()
@@ -351,12 +391,17 @@ fn existing_cluster(root: &Path, n: usize) -> Result<Option<Vec<NodeSpec>>, Test
     Ok(Some(specs))
 }
 
-/// `(client port, controller port)` for `n` nodes, all bound at once so they differ, then released for Kafka.
+/// `(client port, controller port, CLIENT listener port if `with_client`)` for `n` nodes, all bound at once so they
+/// differ, then released for Kafka.
 ///
 /// Ports are drawn below the kernel's ephemeral range when there is room: a port from `bind(0)` comes from that
 /// range, and the outgoing connections of every other process draw from it too, so one of them can take the port in
 /// the moment between its release here and the JVM's bind.
-fn free_ports(n: usize, preferred: Option<u16>) -> Result<Vec<(u16, u16)>, TestingError> {
+fn free_ports(
+    n: usize,
+    preferred: Option<u16>,
+    with_client: bool,
+) -> Result<Vec<(u16, u16, Option<u16>)>, TestingError> {
     let bind = |port: u16| TcpListener::bind(("127.0.0.1", port));
     let io = |e| TestingError::io("finding a free port on 127.0.0.1", e);
     let quiet = quiet_port_range();
@@ -379,12 +424,18 @@ fn free_ports(n: usize, preferred: Option<u16>) -> Result<Vec<(u16, u16)>, Testi
             _ => any()?,
         };
         let controller = any()?;
+        let extra = if with_client { Some(any()?) } else { None };
         ports.push((
             client.local_addr().map_err(io)?.port(),
             controller.local_addr().map_err(io)?.port(),
+            match &extra {
+                Some(l) => Some(l.local_addr().map_err(io)?.port()),
+                None => None,
+            },
         ));
         held.push(client);
         held.push(controller);
+        held.extend(extra);
     }
     Ok(ports)
 }
@@ -468,6 +519,9 @@ pub struct NodeInfo {
     pub port: u16,
     /// The controller (KRaft quorum) port on 127.0.0.1.
     pub controller_port: u16,
+    /// The `CLIENT` listener's port on 127.0.0.1, with
+    /// [`advertise_clients_at`](LocalKafkaBuilder::advertise_clients_at); a proxy forwards to it.
+    pub client_port: Option<u16>,
     /// `127.0.0.1:<port>`.
     pub address: String,
     /// The node's directory: configuration, pid file, log file and data.
@@ -854,6 +908,7 @@ impl Node {
             id: spec.id,
             port: spec.port,
             controller_port: spec.controller_port,
+            client_port: spec.client.as_ref().map(|c| c.port),
             address: spec.address(),
             dir: spec.dir.clone(),
             data_dir: spec.data_dir(),
@@ -969,20 +1024,24 @@ mod tests {
 
     #[test]
     fn free_ports_are_distinct_and_prefer_the_asked_port() {
-        let ports = free_ports(3, None).unwrap();
-        let mut all: Vec<u16> = ports.iter().flat_map(|(a, b)| [*a, *b]).collect();
+        let ports = free_ports(3, None, true).unwrap();
+        let mut all: Vec<u16> = ports
+            .iter()
+            .flat_map(|(a, b, c)| [*a, *b, c.unwrap()])
+            .collect();
         all.sort_unstable();
         all.dedup();
-        assert_eq!(all.len(), 6);
+        assert_eq!(all.len(), 9);
+        assert!(free_ports(1, None, false).unwrap()[0].2.is_none());
         let free = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        assert_eq!(free_ports(1, Some(free)).unwrap()[0].0, free);
+        assert_eq!(free_ports(1, Some(free), false).unwrap()[0].0, free);
         let taken = TcpListener::bind("127.0.0.1:0").unwrap();
         let busy = taken.local_addr().unwrap().port();
-        assert_ne!(free_ports(1, Some(busy)).unwrap()[0].0, busy);
+        assert_ne!(free_ports(1, Some(busy), false).unwrap()[0].0, busy);
     }
 
     #[test]
@@ -994,6 +1053,7 @@ mod tests {
             port: 19092,
             controller_port: 19093,
             dir: dir.path().join("node-1"),
+            client: None,
         };
         let settings = LocalKafka::builder().settings();
         std::fs::create_dir_all(spec.data_dir()).unwrap();

@@ -188,3 +188,12 @@ pub fn terminate(child: &tokio::process::Child) {
         .status()
         .unwrap();
 }
+
+/// Asks a worker to stop (SIGTERM) and waits up to a minute for it; returns its exit status.
+pub async fn stop_worker(child: &mut tokio::process::Child) -> std::process::ExitStatus {
+    terminate(child);
+    tokio::time::timeout(std::time::Duration::from_secs(60), child.wait())
+        .await
+        .expect("the worker stops on SIGTERM")
+        .unwrap()
+}

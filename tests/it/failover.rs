@@ -396,11 +396,7 @@ async fn exactly_once_through_a_broker_sigkill() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    common::terminate(&worker);
-    let status = tokio::time::timeout(Duration::from_secs(60), worker.wait())
-        .await
-        .expect("the worker stops on SIGTERM")
-        .unwrap();
+    let status = common::stop_worker(&mut worker).await;
     assert!(status.success(), "worker exit {status}; log:\n{}", tail());
     probe.close().await;
 

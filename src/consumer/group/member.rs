@@ -25,6 +25,11 @@ pub(super) async fn run(inner: Arc<Inner>) {
         config.retry_backoff(),
         config.retry_backoff_max().max(Duration::from_secs(1)),
     );
+    // The last answer from the coordinator. With none for `session.timeout.ms` the coordinator has
+    // evicted this member by now and given its partitions to others, so they are lost here too
+    // (as librdkafka does) instead of waiting for a reconnect to say so: a member cut off from
+    // the cluster stops working on partitions that are no longer its own.
+    inner.lock().contact = Some(Instant::now());
     'join: loop {
         if *shutdown.borrow() {
             break;
@@ -64,6 +69,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
         match joined {
             Ok(j) => {
                 backoff.reset();
+                inner.lock().contact = Some(Instant::now());
                 with_heartbeats(&inner, apply(&handle, j)).await;
             }
             Err(JoinFailure::Rejoin { member_id, reset }) => {
@@ -78,6 +84,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
             }
             Err(JoinFailure::Retry(e)) => {
                 inner.membership.on_error(&e).await;
+                session_timed_out(&handle).await;
                 let delay = backoff.next_delay();
                 tracing::debug!(group = %inner.group, error = %e, ?delay, "join failed; retrying");
                 tokio::select! {
@@ -136,13 +143,17 @@ pub(super) async fn run(inner: Arc<Inner>) {
                 let s = inner.lock();
                 (s.generation_id, s.member_id.clone())
             };
-            let result = membership::heartbeat(
+            let beat = membership::heartbeat(
                 &inner.membership,
                 generation_id,
                 &member_id,
                 inner.settings.instance_id.as_deref(),
-            )
-            .await;
+            );
+            let Ok(result) = tokio::time::timeout_at(session_end(&inner), beat).await else {
+                session_timed_out(&handle).await;
+                continue 'join;
+            };
+            heard_from_coordinator(&inner, &result);
             match result {
                 Ok(None) => {}
                 Ok(Some(ErrorCode::RebalanceInProgress)) => {
@@ -165,6 +176,9 @@ pub(super) async fn run(inner: Arc<Inner>) {
                 }
                 Ok(Some(code)) if code.action() == ErrorAction::RediscoverCoordinator => {
                     inner.membership.invalidate().await;
+                    if session_timed_out(&handle).await {
+                        continue 'join;
+                    }
                     next_heartbeat = Instant::now() + backoff.next_delay();
                 }
                 Ok(Some(code)) => {
@@ -174,6 +188,9 @@ pub(super) async fn run(inner: Arc<Inner>) {
                 Err(e) => {
                     tracing::debug!(group = %inner.group, error = %e, "heartbeat failed; retrying");
                     inner.membership.on_error(&e).await;
+                    if session_timed_out(&handle).await {
+                        continue 'join;
+                    }
                     next_heartbeat = Instant::now() + backoff.next_delay().min(heartbeat);
                 }
             }
@@ -223,12 +240,47 @@ async fn with_heartbeats<F: std::future::Future>(inner: &Inner, work: F) -> F::O
         tokio::select! {
             out = &mut work => return out,
             r = &mut beat => {
+                heard_from_coordinator(inner, &r);
                 if let Err(e) = r {
                     tracing::debug!(group = %inner.group, error = %e, "heartbeat during a callback failed");
                 }
             }
         }
     }
+}
+
+/// Notes a heartbeat answered by the group coordinator (any answer but "not the coordinator").
+fn heard_from_coordinator(inner: &Inner, result: &Result<Option<ErrorCode>, GroupError>) {
+    let answered = match result {
+        Ok(None) => true,
+        Ok(Some(code)) => code.action() != ErrorAction::RediscoverCoordinator,
+        Err(_) => false,
+    };
+    if answered {
+        inner.lock().contact = Some(Instant::now());
+    }
+}
+
+/// When the coordinator will have evicted this member, without an answer before then.
+fn session_end(inner: &Inner) -> Instant {
+    inner.lock().contact.unwrap_or_else(Instant::now) + inner.settings.session_timeout
+}
+
+/// When the coordinator has not answered for `session.timeout.ms`: the member's partitions are
+/// lost (no commit) and it must join again as a new member. Returns whether that happened.
+async fn session_timed_out(handle: &GroupHandle) -> bool {
+    let inner = &handle.inner;
+    if Instant::now() < session_end(inner) {
+        return false;
+    }
+    tracing::warn!(
+        group = %inner.group,
+        session_timeout = ?inner.settings.session_timeout,
+        "no answer from the group coordinator within session.timeout.ms; the member counts as evicted"
+    );
+    lose_all(handle, "session timed out").await;
+    reset_member(inner);
+    true
 }
 
 fn reset_member(inner: &Inner) {

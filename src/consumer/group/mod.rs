@@ -108,6 +108,8 @@ struct State {
     /// The member left because of `max.poll.interval.ms` and waits for the next `recv`.
     left_for_poll: bool,
     started: bool,
+    /// The last answer from the group coordinator to a join or a heartbeat.
+    contact: Option<tokio::time::Instant>,
 }
 
 struct Inner {
