@@ -70,7 +70,10 @@ fn consumer_config(a: &Args) -> ClientConfig {
     c
 }
 
-fn assign_all<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(consumer: &C, topic: &str) -> Result<(), Error> {
+fn assign_all<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+    consumer: &C,
+    topic: &str,
+) -> Result<(), Error> {
     let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let t = md.topics().first().ok_or("topic missing from metadata")?;
     if t.partitions().is_empty() {
@@ -106,7 +109,9 @@ fn consume_base(a: &Args) -> Result<u64, Error> {
 }
 
 fn consume_stream(a: &Args) -> Result<u64, Error> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let consumer: StreamConsumer = consumer_config(a).create()?;
         assign_all(&consumer, &a.topic)?;
@@ -153,7 +158,10 @@ fn produce(a: &Args) -> Result<u64, Error> {
         .set("enable.idempotence", "true")
         .set("linger.ms", &a.linger_ms)
         .set("batch.size", &a.batch_size)
-        .create_with_context(Counter { ok: AtomicU64::new(0), failed: AtomicU64::new(0) })?;
+        .create_with_context(Counter {
+            ok: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        })?;
     let value = vec![b'x'; a.size];
     for _ in 0..a.count {
         let mut record = BaseRecord::<(), [u8]>::to(&a.topic).payload(&value[..]);
