@@ -294,6 +294,15 @@ def main():
     for k, v in meta.items():
         if k.startswith("broken:"):
             md.append(f"- **{k[7:]} could not run**: {v}.")
+    try:
+        cores = int(meta.get("machine", "0").split()[0])
+        load = float(meta.get("load_before", "0").split()[0])
+    except ValueError:
+        cores, load = 0, 0.0
+    if cores and load > cores / 2:
+        md.append(
+            f"- **The machine was busy**: load average {load} on {cores} cores when the run began; other work competed with the clients and the broker."
+        )
     md += [
         f"- Sizes: {meta.get('counts', '?')}.",
         "",
