@@ -25,3 +25,4 @@ mod proxy;
 mod restart;
 mod send;
 mod steps;
+mod storm;
