@@ -47,6 +47,8 @@ pub struct WorkerOptions {
     /// Copy every record (key and value, plus the `kafka-once.send-id` header) to this topic
     /// with `ctx.send`, before the tally.
     pub send_to: Option<String>,
+    /// How long each workflow sleeps first (a slow handler); zero for none.
+    pub handler_delay: Duration,
 }
 
 /// The demo worker's workflow.
@@ -96,6 +98,7 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
     let workflow = opts.workflow;
     let marker = opts.ledger.as_ref().map(|l| l.with_extension("killed"));
     let send_to = opts.send_to.clone();
+    let delay = opts.handler_delay;
     app.kafka_consumer(opts.config, [opts.topic])
         .ordering(opts.ordering)
         .max_in_flight(opts.max_in_flight)
@@ -116,6 +119,9 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
                     Ok(())
                 };
                 let (p, o, attempt) = (msg.partition(), msg.offset(), ctx.attempt());
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
                 match workflow {
                     DemoWorkflow::Tally | DemoWorkflow::Counter => {
                         append(format!("{p} {o} {attempt}\n"))?;

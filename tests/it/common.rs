@@ -146,7 +146,7 @@ pub async fn fetch_all(
 }
 
 /// Starts `kafka-once demo-worker` for `topic` and `group` on the shared broker, with `args`
-/// after those; its stderr is appended to `log`. Killed when dropped.
+/// after those; its stderr (info logs) is appended to `log`. Killed when dropped.
 pub fn demo_worker(
     topic: &str,
     group: &str,
@@ -173,6 +173,11 @@ pub fn demo_worker_at(
         .arg("demo-worker")
         .args(["--bootstrap", bootstrap, "--topic", topic, "--group", group])
         .args(args)
+        // Assignments, revocations and losses show in the log (info); tests read it.
+        .env(
+            "KAFKA_ONCE_LOG",
+            std::env::var("KAFKA_ONCE_LOG").unwrap_or_else(|_| "kafka_once=info".into()),
+        )
         .stderr(log)
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)

@@ -24,5 +24,6 @@ mod producer_scripted;
 mod proxy;
 mod restart;
 mod send;
+mod slow;
 mod steps;
 mod storm;

@@ -96,6 +96,9 @@ pub struct WorkerArgs {
     /// With --steps: SIGKILL the worker once, right after this step of the first record.
     #[arg(long, requires = "steps")]
     pub kill_after_step: Option<u32>,
+    /// Each workflow sleeps this many milliseconds first (a slow handler).
+    #[arg(long, default_value_t = 0)]
+    pub delay_ms: u64,
 }
 
 fn worker_config(
@@ -127,6 +130,7 @@ pub async fn worker(args: WorkerArgs) -> Result<(), Error> {
         max_in_flight: args.max_in_flight,
         commit_interval: Duration::from_millis(200),
         send_to: args.send_to,
+        handler_delay: Duration::from_millis(args.delay_ms),
         workflow: if args.steps {
             DemoWorkflow::Steps {
                 kill_after: args.kill_after_step,
