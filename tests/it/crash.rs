@@ -1,5 +1,6 @@
-//! Crash tests: the demo worker runs as a child process and is SIGKILLed at random moments at
-//! least 20 times over 50,000 records in 6 partitions; every record must complete exactly once
+//! Crash tests, in each ordering mode: the demo worker runs as a child process and is SIGKILLed
+//! at random moments 20 times over 50,000 records in 6 partitions (50 times over 100,000 with
+//! `KAFKA_ONCE_SOAK=1`); every record must complete exactly once
 //! (audited from the journal's state), re-runs stay within the in-flight bound per kill, and in
 //! `Ordering::Partition` completions follow offset order with no gap and a global counter
 //! incremented in a transaction per record ends at exactly the number of records.
@@ -17,10 +18,17 @@ use kafka_once::producer::{Producer, ProducerRecord};
 use crate::common;
 use crate::dispatch::runtime_config;
 
-const RECORDS: usize = 50_000;
 const PARTITIONS: i32 = 6;
-const KILLS: usize = 20;
 const MAX_IN_FLIGHT: usize = 256;
+
+/// Records and kills per run: 50,000 and 20 in CI; 100,000 and 50 with `KAFKA_ONCE_SOAK=1`.
+fn scale() -> (usize, usize) {
+    if std::env::var_os("KAFKA_ONCE_SOAK").is_some() {
+        (100_000, 50)
+    } else {
+        (50_000, 20)
+    }
+}
 
 /// Produces `n` records keyed `k{i % 97}`; returns the end offsets and the records per key.
 pub async fn produce_counted(
@@ -67,9 +75,10 @@ pub async fn produce_counted_to(
 }
 
 async fn crash_loop(ordering: &str, counter: bool) {
+    let (records, kills_wanted) = scale();
     let topic = common::unique(&format!("crash-{ordering}"));
     let group = format!("{topic}-g");
-    let (end, tally) = produce_counted(&topic, PARTITIONS, RECORDS).await;
+    let (end, tally) = produce_counted(&topic, PARTITIONS, records).await;
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal");
     let ledger = dir.path().join("ledger.txt");
@@ -105,9 +114,9 @@ async fn crash_loop(ordering: &str, counter: bool) {
             .iter()
             .map(|(&p, &e)| (TopicPartition::new(topic.as_str(), p), e))
             .collect(),
-        kills: KILLS,
+        kills: kills_wanted,
         kill_after: Duration::from_millis(200)..Duration::from_millis(1500),
-        deadline: Duration::from_secs(300),
+        deadline: Duration::from_secs(if kills_wanted > 20 { 900 } else { 300 }),
         env: Vec::new(),
         restart_crashed: false,
     };
@@ -116,12 +125,12 @@ async fn crash_loop(ordering: &str, counter: bool) {
         let tail: Vec<&str> = text.lines().rev().take(40).collect();
         panic!("{e}\nworker log tail (newest first):\n{}", tail.join("\n"))
     });
-    assert_eq!(kills, KILLS);
+    assert_eq!(kills, kills_wanted);
     let journal = Journal::open(&journal).unwrap();
     let report = audit(&journal, &end, &tally, Some(&ledger)).unwrap();
     eprintln!("{ordering}: {kills} kills in {took:?}\n{report}");
-    assert_eq!(report.records, RECORDS as u64);
-    assert_eq!(report.completed_once, RECORDS as u64, "{report}");
+    assert_eq!(report.records, records as u64);
+    assert_eq!(report.completed_once, records as u64, "{report}");
     assert_eq!(report.duplicates, 0, "{report}");
     assert_eq!(report.missing, 0, "{report}");
     assert_eq!(report.tally_mismatches, 0, "{report}");
@@ -130,13 +139,13 @@ async fn crash_loop(ordering: &str, counter: bool) {
     }
     if counter {
         // One global counter incremented in a transaction per record, through 20 kills.
-        assert_eq!(report.counter, RECORDS as u64, "{report}");
+        assert_eq!(report.counter, records as u64, "{report}");
     }
     // Re-runs only for records in flight at a kill: at most the in-flight bound per kill.
-    let reruns = report.invocations - RECORDS as u64;
+    let reruns = report.invocations - records as u64;
     assert!(
-        reruns <= (KILLS * MAX_IN_FLIGHT) as u64,
-        "{reruns} re-runs for {KILLS} kills\n{report}"
+        reruns <= (kills * MAX_IN_FLIGHT) as u64,
+        "{reruns} re-runs for {kills} kills\n{report}"
     );
     let (n, problems) = journal.verify();
     assert!(problems.is_empty(), "{problems:?} in {n} entries");
@@ -150,4 +159,9 @@ async fn sigkill_loop_unordered_every_record_completes_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loop_in_order_completions_follow_offsets_and_the_counter_is_exact() {
     crash_loop("partition", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loop_key_ordered_every_record_completes_once() {
+    crash_loop("key", false).await;
 }
