@@ -81,6 +81,26 @@ pub enum JournalError {
         /// What is wrong with it.
         why: String,
     },
+    /// The write-ahead log ends before writes that were durable: a corrupt stretch in it was
+    /// cut off when the journal was opened, together with everything written after it. The
+    /// journal refuses to open rather than lose those completions silently.
+    #[error(
+        "the journal at {path} lost durable writes: it now ends at write {recovered}, but write \
+         {durable} was durable before (a corrupt stretch of its write-ahead log was cut off, with \
+         everything after it). The records whose completions were lost would run again; to accept \
+         that, delete {} and open the journal again",
+        marker.display()
+    )]
+    LostWrites {
+        /// The journal directory.
+        path: PathBuf,
+        /// The last write the journal holds.
+        recovered: u64,
+        /// The last write known to have been durable.
+        durable: u64,
+        /// The file recording the last durable write.
+        marker: PathBuf,
+    },
     /// A write or fsync failed earlier; the journal accepts nothing more. Restart the process
     /// once the cause (a full disk, a failing device) is fixed.
     #[error("the journal is stopped after a failed write or fsync: {0}")]
@@ -197,6 +217,12 @@ pub(crate) struct Inner {
     started_runs: Keyspace,
     /// Completed runs; they never overlap.
     completed_runs: Keyspace,
+    /// The number of the last batch written (`SEQ_KEY`), written with every batch.
+    meta: Keyspace,
+    /// The number of the last batch written.
+    seq: AtomicU64,
+    /// `DURABLE_MARKER`: the number of the last batch known to be durable (after its fsync).
+    marker: std::fs::File,
     options: JournalOptions,
     stats: Stats,
     poisoned: Mutex<Option<Arc<str>>>,
@@ -249,6 +275,14 @@ const STEPS: &str = "steps";
 const STARTED_RUNS: &str = "runs.started";
 const COMPLETED_RUNS: &str = "runs.completed";
 const STATE_PREFIX: &str = "state.";
+const META: &str = "meta";
+const SEQ_KEY: &[u8] = b"seq";
+/// Beside fjall's files: 8 bytes, big-endian, the last batch that was durable. It is written
+/// (without an fsync of its own) only after that batch's fsync, so it never runs ahead of the
+/// data; after a crash it may lag. fjall cuts a write-ahead log short at the first corrupt entry
+/// as if it were a torn tail, dropping whatever follows; a journal that then ends before this
+/// number lost durable writes, and opening it is an error ([`JournalError::LostWrites`]).
+const DURABLE_MARKER: &str = "kafka-once.durable";
 
 impl Journal {
     /// Opens (or creates) the journal in directory `path` with default options.
@@ -298,6 +332,52 @@ impl Journal {
         let completed_runs = db
             .keyspace(COMPLETED_RUNS, KeyspaceCreateOptions::default)
             .map_err(open_err)?;
+        let meta = db
+            .keyspace(META, KeyspaceCreateOptions::default)
+            .map_err(open_err)?;
+        let recovered = match meta.get(SEQ_KEY).map_err(open_err)? {
+            None => 0,
+            Some(v) => {
+                u64::from_be_bytes(v.as_ref().try_into().map_err(|_| JournalError::Corrupt {
+                    what: "the journal's write counter".into(),
+                    why: format!("{} bytes, not 8", v.len()),
+                })?)
+            }
+        };
+        let marker_path = path.join(DURABLE_MARKER);
+        let durable = match std::fs::read(&marker_path) {
+            Ok(b) if b.is_empty() => 0,
+            Ok(b) => {
+                u64::from_be_bytes(b.as_slice().try_into().map_err(|_| JournalError::Corrupt {
+                    what: marker_path.display().to_string(),
+                    why: format!("{} bytes, not 8", b.len()),
+                })?)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => {
+                return Err(JournalError::Open {
+                    path: path.clone(),
+                    cause: format!("reading {}: {e}", marker_path.display()).into(),
+                });
+            }
+        };
+        if durable > recovered {
+            return Err(JournalError::LostWrites {
+                path,
+                recovered,
+                durable,
+                marker: marker_path,
+            });
+        }
+        let marker = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&marker_path)
+            .map_err(|e| JournalError::Open {
+                path: path.clone(),
+                cause: format!("opening {}: {e}", marker_path.display()).into(),
+            })?;
         let (tx, rx) = std::sync::mpsc::sync_channel(options.queue.max(1));
         let inner = Arc::new(Inner {
             db,
@@ -305,6 +385,9 @@ impl Journal {
             steps,
             started_runs,
             completed_runs,
+            meta,
+            seq: AtomicU64::new(recovered),
+            marker,
             options,
             stats: Stats::default(),
             poisoned: Mutex::new(None),

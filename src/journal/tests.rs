@@ -182,8 +182,11 @@ async fn a_torn_tail_is_recovered_and_earlier_completions_survive() {
         for o in 0..100 {
             assert!(j.complete(&partition(0).record(o), done()).await.unwrap());
         }
-        // The last write, then a crash that tears it: cut into its bytes.
+        // The last write, then a crash that tears it: cut into its bytes. A torn write never
+        // finished its fsync, so the durable-write marker still names the write before it.
+        let marker = std::fs::read(dir.path().join(super::DURABLE_MARKER)).unwrap();
         assert!(j.complete(&partition(0).record(100), done()).await.unwrap());
+        std::fs::write(dir.path().join(super::DURABLE_MARKER), marker).unwrap();
     }
     // fjall preallocates its log file: the data ends at the last non-zero byte. Zero the last 7
     // bytes written, as a crash in the middle of the last write would leave them.
@@ -314,4 +317,71 @@ async fn a_completed_run_wins_over_a_started_entry_and_within_one_batch() {
             at_ms: 9
         })
     );
+}
+
+#[tokio::test]
+async fn a_corrupt_middle_of_the_log_is_an_error_at_open_not_a_silent_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let j = Journal::open(dir.path()).unwrap();
+        for o in 0..200 {
+            assert!(j.complete(&partition(0).record(o), done()).await.unwrap());
+        }
+    }
+    // One flipped byte halfway through the write-ahead log: fjall cuts the log there as if it
+    // were a torn tail, which would drop the 100 durable completions after it.
+    let wal = wal_files(dir.path()).pop().expect("a write-ahead log file");
+    let mut bytes = std::fs::read(&wal).unwrap();
+    let end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    bytes[end / 2] ^= 0x5a;
+    std::fs::write(&wal, &bytes).unwrap();
+    let err = Journal::open(dir.path()).expect_err("durable writes were lost");
+    let JournalError::LostWrites {
+        recovered,
+        durable,
+        ref marker,
+        ..
+    } = err
+    else {
+        panic!("{err}");
+    };
+    assert!(recovered < durable && durable >= 200, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("lost durable writes") && text.contains("delete"),
+        "{text}"
+    );
+    // Again on the next open: the loss does not become silent.
+    assert!(matches!(
+        Journal::open(dir.path()),
+        Err(JournalError::LostWrites { .. })
+    ));
+    // Accepting the loss: without the marker the journal opens with what it kept.
+    std::fs::remove_file(marker).unwrap();
+    let j = Journal::open(dir.path()).unwrap();
+    let kept = j.partition_entries(&partition(0), 0).unwrap().len();
+    assert!((1..200).contains(&kept), "{kept} entries kept");
+    assert!(j.complete(&partition(0).record(500), done()).await.unwrap());
+}
+
+#[tokio::test]
+async fn without_fsyncs_the_durable_marker_stays_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions {
+        durability: Durability::Buffer,
+        ..JournalOptions::default()
+    };
+    {
+        let j = Journal::open_with(dir.path(), options.clone()).unwrap();
+        for o in 0..10 {
+            assert!(j.complete(&partition(0).record(o), done()).await.unwrap());
+        }
+    }
+    // Nothing was fsynced, so a crash may lose any of it: no write counts as durable.
+    let marker = std::fs::read(dir.path().join(super::DURABLE_MARKER)).unwrap();
+    assert!(
+        marker.is_empty() || marker == 0u64.to_be_bytes(),
+        "{marker:?}"
+    );
+    Journal::open_with(dir.path(), options).unwrap();
 }

@@ -273,6 +273,9 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
         };
         results.push(n);
     }
+    // Batches are numbered; see `DURABLE_MARKER`.
+    let seq = inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
+    batch.insert(&inner.meta, super::SEQ_KEY, seq.to_be_bytes());
     batch.commit()?;
     let mode = if durable {
         inner.options.durability.persist_mode()
@@ -282,6 +285,11 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
     inner.db.persist(mode)?;
     if durable && mode != PersistMode::Buffer {
         inner.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        // Durable up to here (and every batch before it, written earlier to the same log).
+        use std::os::unix::fs::FileExt;
+        if let Err(e) = inner.marker.write_all_at(&seq.to_be_bytes(), 0) {
+            tracing::warn!(error = %e, "cannot record the last durable journal write");
+        }
     }
     inner.stats.batches.fetch_add(1, Ordering::Relaxed);
     Ok(results)
