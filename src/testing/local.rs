@@ -600,6 +600,40 @@ impl LocalKafka {
         Ok(())
     }
 
+    /// Freezes a node's JVM with SIGSTOP, as a long GC pause or a frozen VM would: its connections stay open and
+    /// nothing answers. [`resume_node`](Self::resume_node) lets it go on. Killing or stopping a paused node works
+    /// (SIGKILL ends it; a graceful stop waits out the grace period first).
+    pub async fn pause_node(&self, id: i32) -> Result<(), TestingError> {
+        self.signal_node(id, "STOP").await
+    }
+
+    /// Lets a node paused by [`pause_node`](Self::pause_node) run again (SIGCONT).
+    pub async fn resume_node(&self, id: i32) -> Result<(), TestingError> {
+        self.signal_node(id, "CONT").await
+    }
+
+    async fn signal_node(&self, id: i32, signal: &str) -> Result<(), TestingError> {
+        let node = self.node(id)?;
+        let _running = node.running.lock().await;
+        let pid = node.pid.load(Ordering::Relaxed);
+        if pid == 0 {
+            return Err(TestingError::InvalidConfig {
+                message: format!("node {id} is not running"),
+            });
+        }
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .map_err(|e| TestingError::io(format!("sending SIG{signal} to node {id}"), e))?;
+        if !status.success() {
+            return Err(TestingError::io(
+                format!("sending SIG{signal} to node {id} (pid {pid})"),
+                std::io::Error::other(format!("kill exited with {status}")),
+            ));
+        }
+        Ok(())
+    }
+
     /// Starts a stopped node again with its data and ports, and waits until it answers and its metadata lists every
     /// running node. Does only the waiting if it runs already.
     ///

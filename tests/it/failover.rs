@@ -311,12 +311,32 @@ async fn a_leader_change_without_truncation_is_validated() {
     consumer.close().await;
 }
 
+/// What happens to the node that coordinates the group.
+#[derive(Debug, Clone, Copy)]
+enum BrokerFault {
+    /// SIGKILL, 3 s down, restart.
+    Kill,
+    /// SIGSTOP for 12 s (past the controller's 5 s broker session and the member's 10 s
+    /// session), then SIGCONT: a frozen JVM, its connections open and silent.
+    Pause,
+}
+
 /// The exactly-once runtime (the demo worker in a child process: `Ordering::Partition`, a
 /// transactional tally per record) consumes from the three-node cluster while the node that
 /// coordinates its group and leads some of its partitions is SIGKILLed, then restarted: every
 /// record completes exactly once, in offset order per partition, and the tallies are exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_through_a_broker_sigkill() {
+    exactly_once_through(BrokerFault::Kill).await;
+}
+
+/// As above, with the node frozen (SIGSTOP) for longer than every session timeout, then thawed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_through_a_frozen_broker() {
+    exactly_once_through(BrokerFault::Pause).await;
+}
+
+async fn exactly_once_through(fault: BrokerFault) {
     const RECORDS: usize = 20_000;
     let kafka = LocalKafka::builder()
         .brokers(3)
@@ -326,7 +346,7 @@ async fn exactly_once_through_a_broker_sigkill() {
         .unwrap_or_else(|e| panic!("{e}"));
     let bootstrap = kafka.bootstrap();
     let config = ClientConfig::new(bootstrap.clone()).unwrap();
-    let topic = common::unique("eo-broker-kill");
+    let topic = common::unique("eo-broker-fault");
     let group = format!("{topic}-g");
     let new = NewTopic::new(&topic, PARTITIONS)
         .replication_factor(3)
@@ -379,9 +399,18 @@ async fn exactly_once_through_a_broker_sigkill() {
         .expect("a leader")
         .0
         .node_id;
-    kafka.kill_node(victim).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    kafka.start_node(victim).await.unwrap();
+    match fault {
+        BrokerFault::Kill => {
+            kafka.kill_node(victim).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            kafka.start_node(victim).await.unwrap();
+        }
+        BrokerFault::Pause => {
+            kafka.pause_node(victim).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(12)).await;
+            kafka.resume_node(victim).await.unwrap();
+        }
+    }
     let total: i64 = end.values().sum();
     while committed(&probe).await < total {
         assert!(
@@ -402,7 +431,7 @@ async fn exactly_once_through_a_broker_sigkill() {
 
     let journal = kafka_once::journal::Journal::open(&journal).unwrap();
     let report = kafka_once::demo::audit(&journal, &end, &tally, None).unwrap();
-    eprintln!("broker {victim} SIGKILLed and restarted mid-run:\n{report}");
+    eprintln!("broker {victim}: {fault:?} mid-run:\n{report}");
     assert_eq!(report.records, RECORDS as u64, "{report}");
     assert_eq!(report.completed_once, RECORDS as u64, "{report}");
     assert_eq!(report.duplicates, 0, "{report}");
