@@ -267,7 +267,8 @@ impl KafkaOnce {
     }
 
     /// Starts registering a consumer of `topics` with `config` (which needs `group.id`;
-    /// `enable.auto.commit` is turned off, the runtime commits). Each consumer of an app has its
+    /// `enable.auto.commit` is turned off, the runtime commits; `isolation.level` is always
+    /// `read_committed`, so records of aborted transactions never run). Each consumer of an app has its
     /// own group id: register one consumer with all its topics rather than two with one group
     /// ([`run`](Self::run) refuses that).
     pub fn kafka_consumer<I, S>(&self, config: ClientConfig, topics: I) -> ConsumerBuilder<'_>
@@ -761,7 +762,14 @@ impl ConsumerBuilder<'_> {
         }
         let mut settings = self.settings;
         settings.revoke_grace = grace;
-        let config = self.config.to_builder().enable_auto_commit(false).build()?;
+        // Records of aborted transactions never run: the runtime reads committed data only,
+        // whatever `isolation.level` says (as Kafka Streams does under exactly-once).
+        let config = self
+            .config
+            .to_builder()
+            .enable_auto_commit(false)
+            .isolation_level(crate::config::IsolationLevel::ReadCommitted)
+            .build()?;
         let handler: Handler = Arc::new(move |ctx, msg| {
             let fut = handler(ctx, msg);
             Box::pin(async move { fut.await.map_err(Into::into) })
