@@ -49,6 +49,12 @@ pub struct WorkerOptions {
     pub send_to: Option<String>,
     /// How long each workflow sleeps first (a slow handler); zero for none.
     pub handler_delay: Duration,
+    /// The first attempt of every record whose offset + 1 is a multiple of this fails (after
+    /// its ledger line); the retry succeeds.
+    pub fail_every: Option<u64>,
+    /// The first attempt of every record whose offset + 2 is a multiple of this panics (after
+    /// its ledger line); the retry succeeds.
+    pub panic_every: Option<u64>,
 }
 
 /// The demo worker's workflow.
@@ -99,6 +105,11 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
     let marker = opts.ledger.as_ref().map(|l| l.with_extension("killed"));
     let send_to = opts.send_to.clone();
     let delay = opts.handler_delay;
+    let (fail_every, panic_every) = (opts.fail_every, opts.panic_every);
+    let injected = move |o: i64, attempt: u32, every: Option<u64>, shift: i64| {
+        attempt == 1
+            && every.is_some_and(|n| n > 0 && u64::try_from(o + shift).is_ok_and(|v| v % n == 0))
+    };
     app.kafka_consumer(opts.config, [opts.topic])
         .ordering(opts.ordering)
         .max_in_flight(opts.max_in_flight)
@@ -125,6 +136,12 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
                 match workflow {
                     DemoWorkflow::Tally | DemoWorkflow::Counter => {
                         append(format!("{p} {o} {attempt}\n"))?;
+                        if injected(o, attempt, fail_every, 1) {
+                            return Err(WorkflowError::from("injected failure (--fail-every)"));
+                        }
+                        if injected(o, attempt, panic_every, 2) {
+                            panic!("injected panic (--panic-every) at {p}/{o}");
+                        }
                     }
                     DemoWorkflow::Steps { kill_after } => {
                         for i in 1..=3u32 {
@@ -183,7 +200,9 @@ async fn tally(
         let dk = done_key(p, o);
         let n = get_u64(tx, "done", dk.as_bytes())?;
         tx.put("done", dk.as_bytes(), &(n + 1).to_be_bytes())?;
-        let key = msg.key().unwrap_or_default();
+        // A record without a key (or with an empty one) counts under "(none)": state keys are
+        // never empty.
+        let key = msg.key().filter(|k| !k.is_empty()).unwrap_or(b"(none)");
         let t = get_u64(tx, "tally", key)?;
         tx.put("tally", key, &(t + 1).to_be_bytes())?;
         if !in_order {

@@ -630,6 +630,7 @@ impl Transaction<'_> {
     /// The value of `key` in `keyspace`: this transaction's latest write, else the committed
     /// value (which is checked again at commit).
     pub fn get(&mut self, keyspace: &str, key: &[u8]) -> Result<Option<Bytes>, JournalError> {
+        crate::journal::check_state_key(keyspace, key)?;
         let k = (keyspace.to_string(), key.to_vec());
         if let Some(v) = self.latest.get(&k) {
             return Ok(v.clone().map(Bytes::from));
@@ -650,7 +651,8 @@ impl Transaction<'_> {
         Ok(value)
     }
 
-    /// Sets `key` in `keyspace` (keyspace names: 1–200 characters of `[A-Za-z0-9_-]`).
+    /// Sets `key` in `keyspace` (keyspace names: 1–200 characters of `[A-Za-z0-9_-]`; keys: 1 to
+    /// 65,535 bytes, else [`JournalError::InvalidKey`]).
     pub fn put(&mut self, keyspace: &str, key: &[u8], value: &[u8]) -> Result<(), JournalError> {
         self.write(keyspace, key, Some(value.to_vec()))
     }
@@ -666,6 +668,7 @@ impl Transaction<'_> {
         key: &[u8],
         value: Option<Vec<u8>>,
     ) -> Result<(), JournalError> {
+        crate::journal::check_state_key(keyspace, key)?;
         let ks = self.journal.state_keyspace(keyspace)?;
         self.latest
             .insert((keyspace.to_string(), key.to_vec()), value.clone());
@@ -803,6 +806,40 @@ mod tests {
                 .is_err()
         );
         assert!(journal.steps(&key(2)).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn empty_and_oversized_state_keys_are_errors_and_the_journal_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let c = ctx(&journal, 1, 1);
+        let huge = vec![b'k'; 65_536];
+        for bad in [&b""[..], &huge[..]] {
+            let err = c
+                .transaction(|tx| tx.put("tally", bad, b"1"))
+                .await
+                .expect_err("an invalid key");
+            assert!(err.to_string().contains("1 to 65535 bytes"), "{err}");
+            assert!(
+                c.transaction(|tx| tx.get("tally", bad).map(|v| v.map(|b| b.to_vec())))
+                    .await
+                    .is_err()
+            );
+            assert!(c.transaction(|tx| tx.delete("tally", bad)).await.is_err());
+            assert!(journal.state_get("tally", bad).is_err());
+        }
+        // Nothing reached the journal's writer, which still takes writes.
+        c.transaction(|tx| tx.put("tally", &huge[..65_535], b"1"))
+            .await
+            .unwrap();
+        assert!(journal.poisoned().is_none());
+        assert_eq!(
+            journal
+                .state_get("tally", &huge[..65_535])
+                .unwrap()
+                .as_deref(),
+            Some(&b"1"[..])
+        );
     }
 
     #[tokio::test]

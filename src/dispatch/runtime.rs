@@ -275,6 +275,7 @@ pub(crate) async fn run(
             _ = fatal.changed() => {}
             _ = shared.wake.notified() => {}
             _ = tick.tick() => {
+                shared.note_positions(consumer);
                 if committing.as_ref().is_none_or(|t| t.is_finished()) {
                     let s = shared.clone();
                     committing = Some(tokio::spawn(async move { s.commit(None).await }));
@@ -394,6 +395,23 @@ impl Shared {
     fn may_start(&self, part: &Part, wanted: usize) -> bool {
         let room = self.room(part);
         room > 0 && (room >= wanted.min(MAX_UNIT) || part.running == 0)
+    }
+
+    /// Moves each partition's `next` up to the consumer's position, which passes transaction
+    /// markers and aborted records as well as the records returned: with nothing pending, the
+    /// commit then reaches past a trailing marker instead of stopping one short of the end.
+    /// Called from the dispatch loop only, between receives: every record below the position
+    /// has been returned and admitted by then.
+    fn note_positions(&self, consumer: &GroupConsumer) {
+        let positions = consumer.consumer().positions();
+        let mut parts = self.lock();
+        for (tp, position) in positions {
+            if let Some(part) = parts.get_mut(&tp)
+                && part.next.or(part.base).is_none_or(|n| n < position)
+            {
+                part.next = Some(position);
+            }
+        }
     }
 
     /// Records from the consumer, in the order received: each is skipped, held, or started.

@@ -276,6 +276,20 @@ const STARTED_RUNS: &str = "runs.started";
 const COMPLETED_RUNS: &str = "runs.completed";
 const STATE_PREFIX: &str = "state.";
 const META: &str = "meta";
+
+/// The longest state key fjall stores.
+const MAX_STATE_KEY: usize = u16::MAX as usize;
+
+/// State keys are 1 to 65,535 bytes (fjall's bounds; it panics outside them).
+pub(crate) fn check_state_key(keyspace: &str, key: &[u8]) -> Result<(), JournalError> {
+    if key.is_empty() || key.len() > MAX_STATE_KEY {
+        return Err(JournalError::InvalidKey(format!(
+            "a key of state keyspace {keyspace:?} must be 1 to {MAX_STATE_KEY} bytes, not {}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
 const SEQ_KEY: &[u8] = b"seq";
 /// Beside fjall's files: 8 bytes, big-endian, the last batch that was durable. It is written
 /// (without an fsync of its own) only after that batch's fsync, so it never runs ahead of the
@@ -780,6 +794,7 @@ impl Journal {
     /// Reads `key` from the state keyspace `name` (as committed; see
     /// [`dispatch::WorkflowContext::transaction`](crate::dispatch::WorkflowContext::transaction)).
     pub fn state_get(&self, name: &str, key: &[u8]) -> Result<Option<Bytes>, JournalError> {
+        check_state_key(name, key)?;
         let ks = self.state_keyspace(name)?;
         let v = ks.get(key).map_err(JournalError::read)?;
         Ok(v.map(|v| Bytes::copy_from_slice(&v)))

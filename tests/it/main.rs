@@ -18,6 +18,7 @@ mod group;
 mod group_interop;
 mod handoff;
 mod interop;
+mod model;
 mod partitioner;
 mod producer;
 mod producer_scripted;

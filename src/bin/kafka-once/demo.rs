@@ -99,6 +99,12 @@ pub struct WorkerArgs {
     /// Each workflow sleeps this many milliseconds first (a slow handler).
     #[arg(long, default_value_t = 0)]
     pub delay_ms: u64,
+    /// The first attempt fails for every record whose offset + 1 is a multiple of N.
+    #[arg(long, value_name = "N")]
+    pub fail_every: Option<u64>,
+    /// The first attempt panics for every record whose offset + 2 is a multiple of N.
+    #[arg(long, value_name = "N")]
+    pub panic_every: Option<u64>,
 }
 
 fn worker_config(
@@ -131,6 +137,8 @@ pub async fn worker(args: WorkerArgs) -> Result<(), Error> {
         commit_interval: Duration::from_millis(200),
         send_to: args.send_to,
         handler_delay: Duration::from_millis(args.delay_ms),
+        fail_every: args.fail_every,
+        panic_every: args.panic_every,
         workflow: if args.steps {
             DemoWorkflow::Steps {
                 kill_after: args.kill_after_step,
