@@ -277,6 +277,40 @@ const COMPLETED_RUNS: &str = "runs.completed";
 const STATE_PREFIX: &str = "state.";
 const META: &str = "meta";
 
+/// fjall creates a database in steps (lock file, log, keyspaces folder) and writes its `version`
+/// marker last. A process killed in between leaves a directory that fjall can neither recover
+/// (no marker) nor create again (the files exist). Nothing was written to such a journal (writes
+/// begin after `open`), so its pieces are removed and it is created afresh. A directory without
+/// the marker that holds more than those pieces is left alone (opening it is then an error).
+fn clear_unfinished_creation(path: &Path) -> Result<(), JournalError> {
+    if !path.is_dir() || path.join("version").exists() || path.join(DURABLE_MARKER).exists() {
+        return Ok(());
+    }
+    let keyspaces = path.join("keyspaces");
+    let only_meta = match std::fs::read_dir(&keyspaces) {
+        Ok(entries) => entries.filter_map(Result::ok).all(|e| e.file_name() == "0"),
+        Err(_) => true,
+    };
+    let pieces = ["lock", "0.jnl"].map(|f| path.join(f));
+    if !only_meta || !(keyspaces.exists() || pieces.iter().any(|p| p.exists())) {
+        return Ok(());
+    }
+    tracing::warn!(path = %path.display(), "the journal's creation was interrupted; creating it again");
+    let io = |e: std::io::Error| JournalError::Open {
+        path: path.to_path_buf(),
+        cause: format!("removing an interrupted creation: {e}").into(),
+    };
+    if keyspaces.exists() {
+        std::fs::remove_dir_all(&keyspaces).map_err(io)?;
+    }
+    for piece in pieces {
+        if piece.exists() {
+            std::fs::remove_file(piece).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
 /// The longest state key fjall stores.
 const MAX_STATE_KEY: usize = u16::MAX as usize;
 
@@ -325,6 +359,7 @@ impl Journal {
                     .into(),
             });
         }
+        clear_unfinished_creation(&path)?;
         let db = Database::builder(&path)
             .manual_journal_persist(true)
             .cache_size(options.cache_bytes)

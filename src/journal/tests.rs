@@ -385,3 +385,45 @@ async fn without_fsyncs_the_durable_marker_stays_behind() {
     );
     Journal::open_with(dir.path(), options).unwrap();
 }
+
+#[tokio::test]
+async fn a_creation_cut_short_by_a_crash_is_created_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    // What fjall leaves when killed before its version marker: the lock file, an empty log and
+    // the keyspaces folder with the meta tree's folder.
+    std::fs::create_dir_all(path.join("keyspaces").join("0")).unwrap();
+    std::fs::write(path.join("lock"), b"").unwrap();
+    std::fs::write(path.join("0.jnl"), b"").unwrap();
+    // A file of the user's beside it stays.
+    std::fs::write(path.join("notes.txt"), b"mine").unwrap();
+    let j = Journal::open(&path).expect("an interrupted creation is redone");
+    assert!(j.complete(&partition(0).record(1), done()).await.unwrap());
+    drop(j);
+    assert_eq!(std::fs::read(path.join("notes.txt")).unwrap(), b"mine");
+    let j = Journal::open(&path).unwrap();
+    assert!(
+        j.get(&partition(0).record(1))
+            .unwrap()
+            .unwrap()
+            .is_finished()
+    );
+}
+
+#[tokio::test]
+async fn a_journal_that_lost_its_version_marker_is_not_wiped() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let j = Journal::open(dir.path()).unwrap();
+        assert!(j.complete(&partition(0).record(1), done()).await.unwrap());
+    }
+    std::fs::remove_file(dir.path().join("version")).unwrap();
+    assert!(Journal::open(dir.path()).is_err());
+    // The data is still there.
+    assert!(
+        wal_files(dir.path())
+            .iter()
+            .any(|f| std::fs::metadata(f).unwrap().len() > 0)
+    );
+    assert!(dir.path().join("keyspaces").read_dir().unwrap().count() > 1);
+}

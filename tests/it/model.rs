@@ -100,6 +100,8 @@ struct Member {
     ledger: PathBuf,
     log: PathBuf,
     child: Option<Child>,
+    /// Length of the log when the running child started.
+    log_from: usize,
 }
 
 impl Member {
@@ -110,6 +112,7 @@ impl Member {
             ledger: dir.join(format!("{name}-ledger.txt")),
             log: dir.join(format!("{name}.log")),
             child: None,
+            log_from: 0,
         }
     }
 
@@ -136,6 +139,7 @@ impl Member {
             args.extend(["--panic-every".into(), n.to_string()]);
         }
         let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        self.log_from = std::fs::read(&self.log).map_or(0, |l| l.len());
         self.child = Some(common::demo_worker(topic, group, &args, &self.log));
     }
 
@@ -163,6 +167,20 @@ impl Member {
 
     async fn stop(&mut self) {
         if self.running() {
+            // SIGTERM asks for a clean stop once the worker runs; before it has joined its
+            // group it would only end the process.
+            let start = Instant::now();
+            while !std::fs::read(&self.log).is_ok_and(|l| {
+                String::from_utf8_lossy(&l[self.log_from.min(l.len())..])
+                    .contains("joined the group")
+            }) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "member {} never joined",
+                    self.name
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             let mut c = self.child.take().unwrap();
             let status = common::stop_worker(&mut c).await;
             assert!(status.success(), "member {} exit {status}", self.name);
