@@ -28,6 +28,7 @@ echo "soak: $minutes min, output in $out"
 while [ "$(date +%s)" -lt "$end" ]; do
     round=$((round + 1))
     for t in "${tests[@]}"; do
+        [ "$(date +%s)" -lt "$end" ] || break
         start=$(date +%s)
         log="$out/$round-${t//:/_}.log"
         if KAFKA_ONCE_SOAK=1 cargo test --locked --all-features --test it -- \
