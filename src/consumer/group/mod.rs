@@ -22,6 +22,10 @@
 //!   partitions, reset the member id and rejoin; MEMBER_ID_REQUIRED rejoins with the id the
 //!   coordinator gave (KIP-394); NOT_COORDINATOR and COORDINATOR_NOT_AVAILABLE rediscover the
 //!   coordinator; FENCED_INSTANCE_ID is fatal and [`GroupConsumer::recv`] reports it.
+//! - **Cut off.** When no heartbeat or join has been answered by the coordinator for
+//!   `session.timeout.ms` (the member cannot reach the cluster), the coordinator has evicted the
+//!   member by then and given its partitions to others: they are lost here too, without waiting
+//!   for a reconnect to say so (as librdkafka does), and the member joins again as a new one.
 //! - **Positions.** New partitions start at the group's committed offset (OffsetFetch), or from
 //!   `auto.offset.reset` when there is none.
 //! - **`max.poll.interval.ms`.** When the application has not been inside
