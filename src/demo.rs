@@ -100,7 +100,7 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
         ))),
         None => None,
     };
-    let in_order = opts.ordering != Ordering::None;
+    let ordering = opts.ordering;
     let workflow = opts.workflow;
     let marker = opts.ledger.as_ref().map(|l| l.with_extension("killed"));
     let send_to = opts.send_to.clone();
@@ -178,7 +178,7 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
                     }
                     ctx.send(copy).await?;
                 }
-                tally(&ctx, &msg, in_order, workflow == DemoWorkflow::Counter).await?;
+                tally(&ctx, &msg, ordering, workflow == DemoWorkflow::Counter).await?;
                 Ok::<(), WorkflowError>(())
             }
         })?;
@@ -188,7 +188,7 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
 async fn tally(
     ctx: &WorkflowContext,
     msg: &KafkaMessage,
-    in_order: bool,
+    ordering: Ordering,
     counter: bool,
 ) -> Result<(), WorkflowError> {
     ctx.transaction(|tx| {
@@ -205,23 +205,29 @@ async fn tally(
         let key = msg.key().filter(|k| !k.is_empty()).unwrap_or(b"(none)");
         let t = get_u64(tx, "tally", key)?;
         tx.put("tally", key, &(t + 1).to_be_bytes())?;
-        if !in_order {
-            return Ok(());
-        }
+        // The order check: `Partition`, each record of a partition right after the one before
+        // it; `Key`, each record of a key after the one before it (offsets of a key are not
+        // consecutive); `None`, nothing. Violations count per partition.
         let pk = p.to_be_bytes();
+        let lane = match ordering {
+            Ordering::None => return Ok(()),
+            Ordering::Partition => pk.to_vec(),
+            Ordering::Key => [&pk[..], key].concat(),
+        };
         let last = tx
-            .get("last", &pk)?
+            .get("last", &lane)?
             .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
             .map(i64::from_be_bytes);
-        let follows = match last {
-            Some(l) => o == l + 1,
-            None => true,
+        let follows = match (last, ordering) {
+            (None, _) => true,
+            (Some(l), Ordering::Partition) => o == l + 1,
+            (Some(l), _) => o > l,
         };
         if !follows {
             let v = get_u64(tx, "order", &pk)?;
             tx.put("order", &pk, &(v + 1).to_be_bytes())?;
         }
-        tx.put("last", &pk, &o.to_be_bytes())
+        tx.put("last", &lane, &o.to_be_bytes())
     })
     .await
 }
