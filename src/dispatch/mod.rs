@@ -762,14 +762,7 @@ impl ConsumerBuilder<'_> {
         }
         let mut settings = self.settings;
         settings.revoke_grace = grace;
-        // Records of aborted transactions never run: the runtime reads committed data only,
-        // whatever `isolation.level` says (as Kafka Streams does under exactly-once).
-        let config = self
-            .config
-            .to_builder()
-            .enable_auto_commit(false)
-            .isolation_level(crate::config::IsolationLevel::ReadCommitted)
-            .build()?;
+        let config = self.config.to_builder().enable_auto_commit(false).build()?;
         let handler: Handler = Arc::new(move |ctx, msg| {
             let fut = handler(ctx, msg);
             Box::pin(async move { fut.await.map_err(Into::into) })

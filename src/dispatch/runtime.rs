@@ -225,7 +225,15 @@ pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>
         lane: Arc::default(),
     });
     let listener = Arc::new(Listener(Arc::downgrade(&shared)));
-    let consumer = GroupConsumer::with_listener(r.config, listener).await?;
+    // Records of aborted transactions never run: the group consumer reads committed data only,
+    // whatever `isolation.level` says (as Kafka Streams does under exactly-once). The lookups of
+    // `ctx.send` keep the configured level.
+    let config = r
+        .config
+        .to_builder()
+        .isolation_level(crate::config::IsolationLevel::ReadCommitted)
+        .build()?;
+    let consumer = GroupConsumer::with_listener(config, listener).await?;
     let topics: Vec<&str> = r.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     let _ = shared.consumer.set(consumer);
@@ -403,8 +411,11 @@ impl Shared {
     /// Called from the dispatch loop only, between receives: every record below the position
     /// has been returned and admitted by then.
     fn note_positions(&self, consumer: &GroupConsumer) {
-        let positions = consumer.consumer().positions();
+        // Positions read under the partition lock (lock order: partitions, then the fetcher's),
+        // so that they belong to the assignments in `parts`: a partition assigned anew meanwhile
+        // gets its entry before the fetcher gets the partition.
         let mut parts = self.lock();
+        let positions = consumer.consumer().positions();
         for (tp, position) in positions {
             if let Some(part) = parts.get_mut(&tp)
                 && part.next.or(part.base).is_none_or(|n| n < position)

@@ -277,36 +277,62 @@ const COMPLETED_RUNS: &str = "runs.completed";
 const STATE_PREFIX: &str = "state.";
 const META: &str = "meta";
 
-/// fjall creates a database in steps (lock file, log, keyspaces folder) and writes its `version`
-/// marker last. A process killed in between leaves a directory that fjall can neither recover
-/// (no marker) nor create again (the files exist). Nothing was written to such a journal (writes
-/// begin after `open`), so its pieces are removed and it is created afresh. A directory without
-/// the marker that holds more than those pieces is left alone (opening it is then an error).
+/// fjall creates a database in steps (lock file, keyspaces folder, log) and writes its
+/// `version` marker last. A process killed in between leaves a directory that fjall can neither
+/// recover (no marker) nor create again (the log exists). Nothing was written to such a journal
+/// (writes begin after `open`), so, holding fjall's lock, its log and keyspaces folder are
+/// removed and it is created afresh. A directory without the marker that holds anything else is
+/// left alone (opening it is then an error); one whose lock another process holds is `Locked`.
 fn clear_unfinished_creation(path: &Path) -> Result<(), JournalError> {
-    if !path.is_dir() || path.join("version").exists() || path.join(DURABLE_MARKER).exists() {
+    if !path.is_dir() || path.join("version").exists() {
         return Ok(());
     }
-    let keyspaces = path.join("keyspaces");
-    let only_meta = match std::fs::read_dir(&keyspaces) {
-        Ok(entries) => entries.filter_map(Result::ok).all(|e| e.file_name() == "0"),
-        Err(_) => true,
+    let names = |dir: &Path| -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(dir).map_or_else(
+            |_| Vec::new(),
+            |entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name())
+                    .collect()
+            },
+        )
     };
-    let pieces = ["lock", "0.jnl"].map(|f| path.join(f));
-    if !only_meta || !(keyspaces.exists() || pieces.iter().any(|p| p.exists())) {
+    let root = names(path);
+    let keyspaces = path.join("keyspaces");
+    let pieces_only = !root.is_empty()
+        && root
+            .iter()
+            .all(|n| n == "lock" || n == "0.jnl" || n == "keyspaces")
+        && names(&keyspaces).iter().all(|n| n == "0");
+    if !pieces_only || !root.iter().any(|n| n == "0.jnl" || n == "keyspaces") {
         return Ok(());
     }
-    tracing::warn!(path = %path.display(), "the journal's creation was interrupted; creating it again");
     let io = |e: std::io::Error| JournalError::Open {
         path: path.to_path_buf(),
         cause: format!("removing an interrupted creation: {e}").into(),
     };
+    // fjall's own lock: a process creating the journal right now holds it.
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path.join("lock"))
+        .map_err(io)?;
+    if let Err(e) = lock.try_lock() {
+        return Err(match e {
+            std::fs::TryLockError::WouldBlock => JournalError::Locked(path.to_path_buf()),
+            std::fs::TryLockError::Error(e) => io(e),
+        });
+    }
+    tracing::warn!(path = %path.display(), "the journal's creation was interrupted; creating it again");
     if keyspaces.exists() {
         std::fs::remove_dir_all(&keyspaces).map_err(io)?;
     }
-    for piece in pieces {
-        if piece.exists() {
-            std::fs::remove_file(piece).map_err(io)?;
-        }
+    let log = path.join("0.jnl");
+    if log.exists() {
+        std::fs::remove_file(log).map_err(io)?;
     }
     Ok(())
 }

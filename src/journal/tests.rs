@@ -395,12 +395,16 @@ async fn a_creation_cut_short_by_a_crash_is_created_again() {
     std::fs::create_dir_all(path.join("keyspaces").join("0")).unwrap();
     std::fs::write(path.join("lock"), b"").unwrap();
     std::fs::write(path.join("0.jnl"), b"").unwrap();
-    // A file of the user's beside it stays.
-    std::fs::write(path.join("notes.txt"), b"mine").unwrap();
+    // While another process holds fjall's lock (it may be creating the journal now), nothing
+    // is touched.
+    let held = std::fs::File::open(path.join("lock")).unwrap();
+    held.lock().unwrap();
+    assert!(matches!(Journal::open(&path), Err(JournalError::Locked(_))));
+    assert!(path.join("0.jnl").exists());
+    drop(held);
     let j = Journal::open(&path).expect("an interrupted creation is redone");
     assert!(j.complete(&partition(0).record(1), done()).await.unwrap());
     drop(j);
-    assert_eq!(std::fs::read(path.join("notes.txt")).unwrap(), b"mine");
     let j = Journal::open(&path).unwrap();
     assert!(
         j.get(&partition(0).record(1))
@@ -408,6 +412,18 @@ async fn a_creation_cut_short_by_a_crash_is_created_again() {
             .unwrap()
             .is_finished()
     );
+}
+
+#[test]
+fn a_directory_with_other_files_and_no_version_marker_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    std::fs::create_dir_all(path.join("keyspaces").join("0")).unwrap();
+    std::fs::write(path.join("0.jnl"), b"").unwrap();
+    std::fs::write(path.join("notes.txt"), b"mine").unwrap();
+    assert!(Journal::open(path).is_err());
+    assert_eq!(std::fs::read(path.join("notes.txt")).unwrap(), b"mine");
+    assert!(path.join("0.jnl").exists() && path.join("keyspaces").exists());
 }
 
 #[tokio::test]

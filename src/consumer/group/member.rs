@@ -62,9 +62,23 @@ pub(super) async fn run(inner: Arc<Inner>) {
             owned: &owned,
             generation_id,
         };
-        let joined = tokio::select! {
-            r = membership::join_and_sync(&inner.membership, &params) => r,
-            _ = shutdown.changed() => break,
+        let join = membership::join_and_sync(&inner.membership, &params);
+        tokio::pin!(join);
+        let mut expired = false;
+        let joined = loop {
+            let owns = !inner.lock().owned.is_empty();
+            tokio::select! {
+                r = &mut join => break r,
+                _ = shutdown.changed() => break 'join,
+                // Partitions kept through a cooperative rebalance: with no answer from the
+                // coordinator for a session they are no longer this member's (it may be cut
+                // off), so they are lost while the join goes on. A rebalance that legitimately
+                // takes longer than the session costs them too: safe, and rare.
+                _ = sleep_until(session_end(&inner)), if owns && !expired => {
+                    expired = true;
+                    session_timed_out(&handle).await;
+                }
+            }
         };
         match joined {
             Ok(j) => {
