@@ -65,11 +65,15 @@ async fn lost_responses_resets_and_delays_complete_every_record_exactly_once() {
     let direct = ClientConfig::new(kafka.bootstrap()).unwrap();
     let topic = common::unique("faults");
     let group = format!("{topic}-g");
-    const RECORDS: usize = 12_000;
+    // Three times the faults in soak mode, so three times the records: a round needs traffic
+    // (the reset round waits for a connection to carry 48 KiB).
+    let soak = std::env::var_os("KAFKA_ONCE_SOAK").is_some();
+    let repeat = if soak { 3 } else { 1 };
+    let records: usize = 12_000 * repeat;
     let (end, tally) = produce_counted_to(
         &direct,
         NewTopic::new(&topic, 6).replication_factor(3),
-        RECORDS,
+        records,
     )
     .await;
     let total: i64 = end.values().sum();
@@ -126,11 +130,6 @@ async fn lost_responses_resets_and_delays_complete_every_record_exactly_once() {
     ];
     // Three times over with KAFKA_ONCE_SOAK=1. The last round is not killed: it must finish
     // through its own ambiguous commit.
-    let repeat = if std::env::var_os("KAFKA_ONCE_SOAK").is_some() {
-        3
-    } else {
-        1
-    };
     let last = Fault::Drop(OFFSET_COMMIT, 2, None);
     let mut kills = 0;
     let all = (0..repeat).flat_map(|_| rounds.iter()).chain([&last]);
@@ -223,8 +222,8 @@ async fn lost_responses_resets_and_delays_complete_every_record_exactly_once() {
         proxy.resets(),
         proxy.connections()
     );
-    assert_eq!(report.records, RECORDS as u64);
-    assert_eq!(report.completed_once, RECORDS as u64, "{report}");
+    assert_eq!(report.records, records as u64);
+    assert_eq!(report.completed_once, records as u64, "{report}");
     assert_eq!(report.duplicates, 0, "{report}");
     assert_eq!(report.missing, 0, "{report}");
     assert_eq!(report.order_violations, 0, "{report}");
