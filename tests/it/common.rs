@@ -202,3 +202,7 @@ pub async fn stop_worker(child: &mut tokio::process::Child) -> std::process::Exi
         .expect("the worker stops on SIGTERM")
         .unwrap()
 }
+
+/// Held by a test while it runs a cluster of its own (three JVMs): one such test at a time on a
+/// two-core machine.
+pub static OWN_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

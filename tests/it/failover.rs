@@ -64,6 +64,7 @@ async fn read(consumer: &GroupConsumer, seen: &mut Seen, until: usize, deadline:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_and_coordinator_failover_lose_and_repeat_nothing() {
+    let _serial = common::OWN_CLUSTER.lock().await;
     let _ = common::bootstrap(); // the log filter
     let kafka = LocalKafka::builder()
         .brokers(3)
@@ -337,6 +338,7 @@ async fn exactly_once_through_a_frozen_broker() {
 }
 
 async fn exactly_once_through(fault: BrokerFault) {
+    let _serial = common::OWN_CLUSTER.lock().await;
     const RECORDS: usize = 20_000;
     let kafka = LocalKafka::builder()
         .brokers(3)

@@ -35,9 +35,6 @@ const OFFSET_FETCH: i16 = 9;
 const HEARTBEAT: i16 = 12;
 const SYNC_GROUP: i16 = 14;
 
-/// One proxied cluster at a time: each is three JVMs on a two-core machine.
-static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// A three-node cluster whose `CLIENT` listeners are reached through a fresh fault proxy.
 async fn proxied_cluster() -> (LocalKafka, FaultProxy) {
     let _ = common::bootstrap(); // the log filter
@@ -60,7 +57,7 @@ async fn committed_total(probe: &GroupConsumer, tps: &[TopicPartition]) -> Optio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_responses_resets_and_delays_complete_every_record_exactly_once() {
-    let _serial = CLUSTER.lock().await;
+    let _serial = common::OWN_CLUSTER.lock().await;
     let (kafka, proxy) = proxied_cluster().await;
     let direct = ClientConfig::new(kafka.bootstrap()).unwrap();
     let topic = common::unique("faults");
@@ -270,7 +267,7 @@ fn member(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_cut_off_past_its_session_is_fenced_and_its_partitions_move() {
-    let _serial = CLUSTER.lock().await;
+    let _serial = common::OWN_CLUSTER.lock().await;
     let (kafka, proxy) = proxied_cluster().await;
     let direct = ClientConfig::new(kafka.bootstrap()).unwrap();
     let topic = common::unique("fenced");
