@@ -456,6 +456,15 @@ fn decode_api_versions(
         return Err(ProtocolError::ShortFrame { len }.into());
     }
     let _ = frame.split_to(4);
+    // As in `protocol::decode_response`: the decoder reserves every array by its count on the
+    // wire, so the counts must fit the frame first.
+    protocol::guard::check_response_body(ApiKey::ApiVersions, version, &frame).map_err(
+        |source| ProtocolError::Malformed {
+            api: ApiKey::ApiVersions,
+            version,
+            source,
+        },
+    )?;
     let body =
         ApiVersionsResponse::decode(&mut frame, version).map_err(|e| ProtocolError::Decode {
             api: ApiKey::ApiVersions,

@@ -374,6 +374,47 @@ async fn handshake_falls_back_when_broker_rejects_v3() {
     ));
 }
 
+/// Regression (found by the `frame` fuzz target): the handshake decoded ApiVersions responses
+/// without the guard's bounds check, so an `api_keys` count of millions in a few bytes made
+/// `kafka-protocol` reserve that many entries up front (gigabytes for a larger count, and the
+/// process aborted).
+#[tokio::test]
+async fn handshake_rejects_a_huge_api_keys_count_without_allocating() {
+    let (conn, mut server) = pair();
+    tokio::spawn(async move {
+        let id = read_request(&mut server).await;
+        // ApiVersions v3: error_code 0, then api_keys as a compact array of 2^22 entries
+        // (unsigned varint of count + 1), then nothing.
+        let mut body = BytesMut::new();
+        body.put_i16(0);
+        let mut n: u32 = (1 << 22) + 1;
+        while n >= 0x80 {
+            body.put_u8(n as u8 | 0x80);
+            n >>= 7;
+        }
+        body.put_u8(n as u8);
+        server.write_all(&frame(id, &body)).await.unwrap();
+        server
+    });
+    let (result, largest) = largest_allocation(conn.handshake()).await;
+    assert!(
+        largest <= MAX_FRAME + 64 * 1024,
+        "allocated {largest} bytes"
+    );
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConnectionError::Protocol(ProtocolError::Malformed {
+                api: ApiKey::ApiVersions,
+                version: 3,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
 
