@@ -45,8 +45,11 @@ pub fn encode_runs(
     runs: impl IntoIterator<Item = (i64, i64)>,
     limit: usize,
 ) -> (String, bool) {
+    // No offset lies above i64::MAX, so a commit there (a coordinator can report it) has no map.
+    let Some(mut prev) = committed.checked_add(1) else {
+        return (String::new(), true);
+    };
     let mut out = String::from(PREFIX);
-    let mut prev = committed + 1;
     for (start, end) in runs {
         // The map speaks only of offsets above the committed one: a run reaching down to it
         // (known finished from the journal at assignment) is clipped, never shifted up.
@@ -152,6 +155,19 @@ mod tests {
         let runs = decode(10, &s).unwrap();
         assert_eq!(runs, BTreeMap::from([(11, 13), (20, 21)]));
         assert_eq!(encode(10, [8, 9, 10], MAX_METADATA), (String::new(), true));
+    }
+
+    /// Regression (found by the `completion_map` fuzz target): `committed + 1` overflowed (a
+    /// panic in debug builds) for a committed offset of `i64::MAX`, which an OffsetFetch response
+    /// can carry and the runtime then commits again with a map.
+    #[test]
+    fn committed_offset_i64_max_encodes_an_empty_map_without_overflow() {
+        assert_eq!(
+            encode_runs(i64::MAX, [(i64::MAX - 5, i64::MAX)], MAX_METADATA),
+            (String::new(), true)
+        );
+        assert_eq!(encode(i64::MAX, [], MAX_METADATA), (String::new(), true));
+        assert!(decode(i64::MAX, "").unwrap().is_empty());
     }
 
     #[test]
