@@ -7,7 +7,7 @@
 //! Input: byte 0 is the API key (a key not in the list below picks one by index), byte 1 the
 //! version (one outside the range the client may negotiate, `versions::client_range`, is taken
 //! modulo that range); the rest is the response frame without its size prefix. The seeds in
-//! `fuzz/seeds/response/` are named `<api key>-v<version>.bin`.
+//! `fuzz/seeds/response/` are named after both (`Metadata-v12.bin`).
 //!
 //! The APIs are the ones the client sends (ApiVersions through OffsetForLeaderEpoch below) and
 //! the other responses the guard claims to cover (transactions, group and config admin), whose

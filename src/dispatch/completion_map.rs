@@ -205,6 +205,32 @@ mod tests {
         }
     }
 
+    /// The `completion_map` fuzz target's seeds: the committed offset (i64, big endian), then
+    /// the metadata string.
+    #[test]
+    fn completion_map_fuzz_seeds_are_current() {
+        let mut files = BTreeMap::new();
+        let mut add = |name: &str, committed: i64, metadata: &str| {
+            let seed = [&committed.to_be_bytes()[..], metadata.as_bytes()].concat();
+            files.insert(format!("{name}.bin"), seed);
+        };
+        add("small", 10, &encode(10, [11, 12, 15], MAX_METADATA).0);
+        let spread: Vec<i64> = (0..40).map(|i| 1_000_003 + i * i * 97).collect();
+        add(
+            "spread",
+            1_000_000,
+            &encode(1_000_000, spread, MAX_METADATA).0,
+        );
+        add(
+            "long_run",
+            0,
+            &encode_runs(0, [(5, 1 << 40)], MAX_METADATA).0,
+        );
+        add("java_metadata", 42, "written by the Java client");
+        add("empty", -1, "");
+        crate::fuzz_seeds::check_or_write("completion_map", files);
+    }
+
     proptest! {
         #[test]
         fn round_trip(committed in -1i64..1_000_000, gaps in proptest::collection::vec((1i64..5000, 1i64..300), 0..60)) {
