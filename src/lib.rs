@@ -48,6 +48,8 @@ pub mod consumer;
 #[cfg(feature = "testing")]
 pub mod demo;
 pub mod dispatch;
+#[cfg(test)]
+mod fuzz_seeds;
 pub mod journal;
 pub mod producer;
 pub mod protocol;

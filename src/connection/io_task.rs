@@ -26,7 +26,7 @@ struct Pending {
 }
 
 /// Initial read buffer; it grows only to the size of the frame being read.
-const READ_CHUNK: usize = 64 * 1024;
+pub(super) const READ_CHUNK: usize = 64 * 1024;
 
 pub(super) async fn run<S>(
     stream: S,
@@ -169,7 +169,7 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 /// Splits one complete frame body off the front of `buf`, if there is one.
 ///
 /// The size prefix is checked against the maximum before the buffer is grown for it.
-fn next_frame(
+pub(super) fn next_frame(
     buf: &mut BytesMut,
     max_frame_size: usize,
     addr: &str,

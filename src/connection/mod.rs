@@ -456,6 +456,15 @@ fn decode_api_versions(
         return Err(ProtocolError::ShortFrame { len }.into());
     }
     let _ = frame.split_to(4);
+    // As in `protocol::decode_response`: the decoder reserves every array by its count on the
+    // wire, so the counts must fit the frame first.
+    protocol::guard::check_response_body(ApiKey::ApiVersions, version, &frame).map_err(
+        |source| ProtocolError::Malformed {
+            api: ApiKey::ApiVersions,
+            version,
+            source,
+        },
+    )?;
     let body =
         ApiVersionsResponse::decode(&mut frame, version).map_err(|e| ProtocolError::Decode {
             api: ApiKey::ApiVersions,
@@ -472,6 +481,37 @@ fn decode_api_versions(
         .into());
     }
     Ok(body)
+}
+
+/// The socket task's framing and the handshake's decoder, for the fuzz targets in `fuzz/`
+/// (feature `fuzzing`); not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::messages::ApiVersionsResponse;
+
+    use super::ConnectionError;
+
+    /// The initial read buffer of the socket task; it grows only to the frame being read.
+    pub const READ_CHUNK: usize = super::io_task::READ_CHUNK;
+
+    /// Splits one complete frame body off the front of `buf`, as the socket task does after
+    /// every read.
+    pub fn next_frame(
+        buf: &mut BytesMut,
+        max_frame_size: usize,
+    ) -> Result<Option<Bytes>, ConnectionError> {
+        super::io_task::next_frame(buf, max_frame_size, "fuzz")
+    }
+
+    /// Decodes an ApiVersions response frame (header included) as the handshake does.
+    pub fn decode_api_versions(
+        frame: Bytes,
+        version: i16,
+    ) -> Result<ApiVersionsResponse, ConnectionError> {
+        super::decode_api_versions(frame, version)
+    }
 }
 
 #[cfg(test)]

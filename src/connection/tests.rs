@@ -374,6 +374,47 @@ async fn handshake_falls_back_when_broker_rejects_v3() {
     ));
 }
 
+/// Regression (found by the `frame` fuzz target): the handshake decoded ApiVersions responses
+/// without the guard's bounds check, so an `api_keys` count of millions in a few bytes made
+/// `kafka-protocol` reserve that many entries up front (gigabytes for a larger count, and the
+/// process aborted).
+#[tokio::test]
+async fn handshake_rejects_a_huge_api_keys_count_without_allocating() {
+    let (conn, mut server) = pair();
+    tokio::spawn(async move {
+        let id = read_request(&mut server).await;
+        // ApiVersions v3: error_code 0, then api_keys as a compact array of 2^22 entries
+        // (unsigned varint of count + 1), then nothing.
+        let mut body = BytesMut::new();
+        body.put_i16(0);
+        let mut n: u32 = (1 << 22) + 1;
+        while n >= 0x80 {
+            body.put_u8(n as u8 | 0x80);
+            n >>= 7;
+        }
+        body.put_u8(n as u8);
+        server.write_all(&frame(id, &body)).await.unwrap();
+        server
+    });
+    let (result, largest) = largest_allocation(conn.handshake()).await;
+    assert!(
+        largest <= MAX_FRAME + 64 * 1024,
+        "allocated {largest} bytes"
+    );
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConnectionError::Protocol(ProtocolError::Malformed {
+                api: ApiKey::ApiVersions,
+                version: 3,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
 
@@ -446,4 +487,57 @@ proptest! {
             "{err:?}"
         );
     }
+}
+
+/// The `frame` fuzz target's seeds: the target's three selector bytes (frame size limit, read
+/// chunk size, ApiVersions version asked for), then a byte stream of size-prefixed frames.
+#[test]
+fn frame_fuzz_seeds_are_current() {
+    use kafka_protocol::messages::api_versions_response::ApiVersion;
+    use kafka_protocol::protocol::Encodable;
+
+    /// A size-prefixed ApiVersions response frame at `version`, as a 4.x broker answers.
+    fn api_versions(correlation_id: i32, version: i16, error_code: i16) -> Vec<u8> {
+        let keys = [(0, 3, 12), (1, 4, 17), (3, 0, 12), (18, 0, 4)]
+            .map(|(key, min, max)| {
+                ApiVersion::default()
+                    .with_api_key(key)
+                    .with_min_version(min)
+                    .with_max_version(max)
+            })
+            .to_vec();
+        let response = ApiVersionsResponse::default()
+            .with_error_code(error_code)
+            .with_api_keys(keys)
+            .with_throttle_time_ms(0);
+        let mut body = BytesMut::new();
+        response.encode(&mut body, version).unwrap();
+        frame(correlation_id, &body).to_vec()
+    }
+    // Selector bytes: limit index (5: the default 100 MiB, 3: 4 KiB, 2: 100 B), chunk - 1,
+    // version.
+    let mut files = std::collections::BTreeMap::new();
+    for version in 0..=3 {
+        let mut seed = vec![5, 255, version as u8];
+        seed.extend(api_versions(0, version, 0));
+        files.insert(format!("api_versions_v{version}.bin"), seed);
+    }
+    let mut seed = vec![5, 6, 3];
+    seed.extend(api_versions(0, 3, 0));
+    seed.extend(api_versions(1, 3, 0));
+    files.insert("two_frames_in_7_byte_reads.bin".into(), seed);
+    // KIP-511: a broker without v3 answers UNSUPPORTED_VERSION (35) with a v0 body.
+    let mut seed = vec![5, 255, 3];
+    seed.extend(api_versions(0, 0, 35));
+    files.insert("v3_answered_with_v0_body.bin".into(), seed);
+    let mut seed = vec![3, 255, 0];
+    let next = api_versions(1, 0, 0);
+    seed.extend(api_versions(0, 0, 0));
+    seed.extend(&next[..next.len() / 2]);
+    files.insert("frame_then_half_a_frame.bin".into(), seed);
+    let mut seed = vec![2, 255, 0];
+    seed.extend(5000_i32.to_be_bytes());
+    seed.extend([0; 16]);
+    files.insert("size_over_the_limit.bin".into(), seed);
+    crate::fuzz_seeds::check_or_write("frame", files);
 }

@@ -45,8 +45,11 @@ pub fn encode_runs(
     runs: impl IntoIterator<Item = (i64, i64)>,
     limit: usize,
 ) -> (String, bool) {
+    // No offset lies above i64::MAX, so a commit there (a coordinator can report it) has no map.
+    let Some(mut prev) = committed.checked_add(1) else {
+        return (String::new(), true);
+    };
     let mut out = String::from(PREFIX);
-    let mut prev = committed + 1;
     for (start, end) in runs {
         // The map speaks only of offsets above the committed one: a run reaching down to it
         // (known finished from the journal at assignment) is clipped, never shifted up.
@@ -154,6 +157,19 @@ mod tests {
         assert_eq!(encode(10, [8, 9, 10], MAX_METADATA), (String::new(), true));
     }
 
+    /// Regression (found by the `completion_map` fuzz target): `committed + 1` overflowed (a
+    /// panic in debug builds) for a committed offset of `i64::MAX`, which an OffsetFetch response
+    /// can carry and the runtime then commits again with a map.
+    #[test]
+    fn committed_offset_i64_max_encodes_an_empty_map_without_overflow() {
+        assert_eq!(
+            encode_runs(i64::MAX, [(i64::MAX - 5, i64::MAX)], MAX_METADATA),
+            (String::new(), true)
+        );
+        assert_eq!(encode(i64::MAX, [], MAX_METADATA), (String::new(), true));
+        assert!(decode(i64::MAX, "").unwrap().is_empty());
+    }
+
     #[test]
     fn nothing_finished_is_empty_metadata() {
         assert_eq!(encode(5, [], MAX_METADATA), (String::new(), true));
@@ -187,6 +203,32 @@ mod tests {
             assert_eq!(end, start + 1);
             assert!(done.contains(&start));
         }
+    }
+
+    /// The `completion_map` fuzz target's seeds: the committed offset (i64, big endian), then
+    /// the metadata string.
+    #[test]
+    fn completion_map_fuzz_seeds_are_current() {
+        let mut files = BTreeMap::new();
+        let mut add = |name: &str, committed: i64, metadata: &str| {
+            let seed = [&committed.to_be_bytes()[..], metadata.as_bytes()].concat();
+            files.insert(format!("{name}.bin"), seed);
+        };
+        add("small", 10, &encode(10, [11, 12, 15], MAX_METADATA).0);
+        let spread: Vec<i64> = (0..40).map(|i| 1_000_003 + i * i * 97).collect();
+        add(
+            "spread",
+            1_000_000,
+            &encode(1_000_000, spread, MAX_METADATA).0,
+        );
+        add(
+            "long_run",
+            0,
+            &encode_runs(0, [(5, 1 << 40)], MAX_METADATA).0,
+        );
+        add("java_metadata", 42, "written by the Java client");
+        add("empty", -1, "");
+        crate::fuzz_seeds::check_or_write("completion_map", files);
     }
 
     proptest! {

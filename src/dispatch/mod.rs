@@ -94,6 +94,14 @@ pub use metrics::{Halted, MetricsSnapshot};
 
 use runtime::{Handler, Registered};
 
+/// The completion map's codec, for the fuzz targets in `fuzz/` (feature `fuzzing`); not a stable
+/// API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::completion_map::{MapError, decode, encode_runs};
+}
+
 /// How workflows of one partition may overlap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]

@@ -443,3 +443,35 @@ async fn a_journal_that_lost_its_version_marker_is_not_wiped() {
     );
     assert!(dir.path().join("keyspaces").read_dir().unwrap().count() > 1);
 }
+
+/// The `journal_entry` fuzz target's seeds: its selector byte (0 record key, 1 entry, 2 run,
+/// 3 step), then an encoded value.
+#[test]
+fn journal_entry_fuzz_seeds_are_current() {
+    let mut files = std::collections::BTreeMap::new();
+    let mut add = |name: &str, selector: u8, bytes: Vec<u8>| {
+        files.insert(format!("{name}.bin"), [vec![selector], bytes].concat());
+    };
+    add("key", 0, partition(3).record(1234).encode());
+    add("key_direct", 0, RecordKey::direct("order/7").encode());
+    add("entry_started", 1, Entry::Started { attempts: 2 }.encode());
+    add("entry_completed", 1, done().encode());
+    let dead = Entry::DeadLettered {
+        attempts: 5,
+        at_ms: 1_700_000_000_000,
+        error: "boom".into(),
+    };
+    add("entry_dead_lettered", 1, dead.encode());
+    let run = Run {
+        end: 1 << 40,
+        attempts: 1,
+        at_ms: 1_700_000_000_000,
+    };
+    add("run", 2, run.encode());
+    let step = StepRecord {
+        name: "charge card".into(),
+        output: br#"{"id":7}"#.to_vec(),
+    };
+    add("step", 3, step.encode());
+    crate::fuzz_seeds::check_or_write("journal_entry", files);
+}

@@ -1,7 +1,9 @@
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use bytes::Bytes;
-use kafka_protocol::messages::ApiKey;
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ResponseHeader};
+use kafka_protocol::protocol::Encodable;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -434,6 +436,31 @@ fn trailing_bytes_are_left_to_the_decoder() {
     let mut body = samples::encode(ApiKey::Heartbeat, 0, Variant::Full).to_vec();
     body.push(0);
     assert!(check_response_body(ApiKey::Heartbeat, 0, &body).is_ok());
+}
+
+// ---- Fuzz seeds ----
+
+/// The `response` fuzz target's seeds: for every covered API at every version the client may
+/// negotiate, the API key and version bytes the target reads first, then a response frame (header
+/// and the full sample body) as `protocol::decode_response` takes it.
+#[test]
+fn response_fuzz_seeds_are_current() {
+    let mut files = BTreeMap::new();
+    for api in REQUIRED {
+        let range = crate::protocol::versions::client_range(api);
+        for version in range.min..=range.max {
+            let mut seed = BytesMut::new();
+            seed.put_u8(api as i16 as u8);
+            seed.put_u8(version as u8);
+            ResponseHeader::default()
+                .with_correlation_id(7)
+                .encode(&mut seed, api.response_header_version(version))
+                .unwrap();
+            seed.put_slice(&samples::encode(api, version, Variant::Full));
+            files.insert(format!("{api:?}-v{version}.bin"), seed.to_vec());
+        }
+    }
+    crate::fuzz_seeds::check_or_write("response", files);
 }
 
 // ---- Arbitrary input ----

@@ -467,6 +467,46 @@ fn nulls_negative_lengths_and_bad_utf8_are_rejected() {
     );
 }
 
+/// The `consumer_protocol` fuzz target's seeds: its mode byte (0 assignment, 1 subscription,
+/// 2 a group of members, each a `u16` length and a subscription), then the Java client's vectors at
+/// every version, and one group of three members with overlapping subscriptions and owned
+/// partitions.
+#[test]
+fn consumer_protocol_fuzz_seeds_are_current() {
+    let mut files = std::collections::BTreeMap::new();
+    for version in 0..=CONSUMER_PROTOCOL_VERSION {
+        for (name, a) in java_assignments() {
+            let seed = [&[0][..], &a.encode(version).unwrap()].concat();
+            files.insert(format!("assignment_{name}_v{version}.bin"), seed);
+        }
+        for (name, s) in java_subscriptions() {
+            let seed = [&[1][..], &s.encode(version).unwrap()].concat();
+            files.insert(format!("subscription_{name}_v{version}.bin"), seed);
+        }
+    }
+    let members = [
+        Subscription {
+            owned_partitions: vec![TopicPartitions::new("orders", [0, 1])],
+            generation_id: 4,
+            ..Subscription::new(["orders", "payments"])
+        },
+        Subscription {
+            owned_partitions: vec![TopicPartitions::new("payments", [0])],
+            generation_id: 4,
+            ..Subscription::new(["payments"])
+        },
+        Subscription::new(["orders", "refunds"]),
+    ];
+    let mut seed = vec![2];
+    for m in &members {
+        let bytes = m.encode(CONSUMER_PROTOCOL_VERSION).unwrap();
+        seed.extend((bytes.len() as u16).to_be_bytes());
+        seed.extend(&bytes);
+    }
+    files.insert("group_of_three.bin".into(), seed);
+    crate::fuzz_seeds::check_or_write("consumer_protocol", files);
+}
+
 fn arb_string() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-zA-Z0-9._-]{0,12}",
