@@ -62,18 +62,16 @@ async fn lost_responses_resets_and_delays_complete_every_record_exactly_once() {
     let direct = ClientConfig::new(kafka.bootstrap()).unwrap();
     let topic = common::unique("faults");
     let group = format!("{topic}-g");
-    // Three times the faults in soak mode, so three times the records: a round needs traffic
-    // (the reset round waits for a connection to carry 48 KiB).
+    // Three times the faults in soak mode.
     let soak = std::env::var_os("KAFKA_ONCE_SOAK").is_some();
     let repeat = if soak { 3 } else { 1 };
-    let records: usize = 12_000 * repeat;
-    let (end, tally) = produce_counted_to(
+    let (mut end, mut tally) = produce_counted_to(
         &direct,
         NewTopic::new(&topic, 6).replication_factor(3),
-        records,
+        12_000,
     )
     .await;
-    let total: i64 = end.values().sum();
+    let mut records = 12_000;
     let tps: Vec<TopicPartition> = end
         .keys()
         .map(|&p| TopicPartition::new(topic.as_str(), p))
@@ -131,6 +129,14 @@ async fn lost_responses_resets_and_delays_complete_every_record_exactly_once() {
     let mut kills = 0;
     let all = (0..repeat).flat_map(|_| rounds.iter()).chain([&last]);
     for (round, fault) in all.enumerate() {
+        // A round needs traffic (a commit to lose, a connection carrying 48 KiB): top the topic
+        // up when little is left to do.
+        let done = committed_total(&probe, &tps).await.unwrap_or(0);
+        if end.values().sum::<i64>() - done < 3_000 {
+            top_up(&direct, &topic, records, 3_000, &mut end, &mut tally).await;
+            records += 3_000;
+        }
+        let total: i64 = end.values().sum();
         let mut worker = spawn();
         let dropped = proxy.dropped();
         let kill_after = match fault {
@@ -433,6 +439,34 @@ async fn a_member_cut_off_past_its_session_is_fenced_and_its_partitions_move() {
         twice.len()
     );
     kafka.stop().await.unwrap();
+}
+
+/// Appends `n` records keyed as `produce_counted_to` keys them (numbered from `from`), adding
+/// them to `end` and `tally`.
+async fn top_up(
+    config: &ClientConfig,
+    topic: &str,
+    from: usize,
+    n: usize,
+    end: &mut BTreeMap<i32, i64>,
+    tally: &mut HashMap<Vec<u8>, u64>,
+) {
+    let producer = kafka_once::producer::Producer::new(config.clone())
+        .await
+        .unwrap();
+    let mut pending = Vec::with_capacity(n);
+    for i in from..from + n {
+        let key = format!("k{}", i % 97);
+        *tally.entry(key.clone().into_bytes()).or_default() += 1;
+        let record = kafka_once::producer::ProducerRecord::new(topic, i.to_string()).key(key);
+        pending.push(producer.send(record).await.unwrap());
+    }
+    for d in pending {
+        let m = d.await.unwrap();
+        let e = end.entry(m.partition).or_default();
+        *e = (*e).max(m.offset + 1);
+    }
+    producer.close().await;
 }
 
 async fn produce_more(config: &ClientConfig, topic: &str, n: usize) {
