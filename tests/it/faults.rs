@@ -131,7 +131,15 @@ async fn lost_responses_resets_and_delays_complete_every_record_exactly_once() {
     for (round, fault) in all.enumerate() {
         // A round needs traffic (a commit to lose, a connection carrying 48 KiB): top the topic
         // up when little is left to do.
-        let done = committed_total(&probe, &tps).await.unwrap_or(0);
+        let mut done = committed_total(&probe, &tps).await;
+        for _ in 0..100 {
+            if done.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            done = committed_total(&probe, &tps).await;
+        }
+        let done = done.expect("the committed offsets can be read");
         if end.values().sum::<i64>() - done < 3_000 {
             top_up(&direct, &topic, records, 3_000, &mut end, &mut tally).await;
             records += 3_000;
@@ -145,8 +153,10 @@ async fn lost_responses_resets_and_delays_complete_every_record_exactly_once() {
                 let start = Instant::now();
                 while proxy.dropped() == dropped {
                     if start.elapsed() > Duration::from_secs(60) {
+                        let c = committed_total(&probe, &tps).await;
                         fail(format!(
-                            "round {round}: the response to request {nth} of API {api} never came"
+                            "round {round}: the response to request {nth} of API {api} never \
+                             came; committed {c:?} of {total}"
                         ));
                     }
                     if let Ok(Some(status)) = worker.try_wait() {
