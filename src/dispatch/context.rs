@@ -72,22 +72,32 @@ pub(crate) type ProducerSource = Arc<
 /// order (not concurrently from clones).
 #[derive(Clone)]
 pub struct WorkflowContext {
+    inner: Arc<Inner>,
+}
+
+/// One attempt's state, shared by the context's clones (one allocation per attempt).
+struct Inner {
     key: Arc<RecordKey>,
     attempt: u32,
-    journal: Journal,
-    steps: Arc<Mutex<Steps>>,
-    conflicts: Arc<AtomicU32>,
-    producer: Option<ProducerSource>,
-    /// Transactions re-run after a conflict take turns here, so that on a hot key re-runs
-    /// never conflict with each other.
-    lane: Arc<tokio::sync::Mutex<()>>,
+    steps: Mutex<Steps>,
+    conflicts: AtomicU32,
+    env: Arc<ContextEnv>,
+}
+
+/// What every context of one runtime shares: the journal, the producer for `ctx.send`, and the
+/// lane where transactions re-run after a conflict take turns (so that on a hot key re-runs
+/// never conflict with each other).
+pub(crate) struct ContextEnv {
+    pub(crate) journal: Journal,
+    pub(crate) producer: Option<ProducerSource>,
+    pub(crate) lane: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for WorkflowContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkflowContext")
-            .field("key", &self.key.to_string())
-            .field("attempt", &self.attempt)
+            .field("key", &self.inner.key.to_string())
+            .field("attempt", &self.inner.attempt)
             .finish()
     }
 }
@@ -128,11 +138,27 @@ impl WorkflowContext {
         lane: Arc<tokio::sync::Mutex<()>>,
         fresh: bool,
     ) -> Result<Self, JournalError> {
+        let env = Arc::new(ContextEnv {
+            journal,
+            producer,
+            lane,
+        });
+        Self::load_in(key, attempt, &env, fresh)
+    }
+
+    /// As [`load`](Self::load), with the journal, producer and lane of `env` (shared by every
+    /// context of a runtime: one allocation per context).
+    pub(crate) fn load_in(
+        key: Arc<RecordKey>,
+        attempt: u32,
+        env: &Arc<ContextEnv>,
+        fresh: bool,
+    ) -> Result<Self, JournalError> {
         let mut recorded = Vec::new();
         let steps = if fresh {
             Vec::new()
         } else {
-            journal.steps(&key)?
+            env.journal.steps(&key)?
         };
         for (index, step) in steps {
             if index > MAX_STEPS {
@@ -148,13 +174,13 @@ impl WorkflowContext {
             recorded[i] = Some(step);
         }
         Ok(Self {
-            key,
-            attempt,
-            journal,
-            steps: Arc::new(Mutex::new(Steps { recorded, next: 0 })),
-            conflicts: Arc::default(),
-            producer,
-            lane,
+            inner: Arc::new(Inner {
+                key,
+                attempt,
+                steps: Mutex::new(Steps { recorded, next: 0 }),
+                conflicts: AtomicU32::new(0),
+                env: env.clone(),
+            }),
         })
     }
 
@@ -167,26 +193,30 @@ impl WorkflowContext {
 
     /// The record's idempotency key.
     pub fn key(&self) -> &RecordKey {
-        &self.key
+        &self.inner.key
     }
 
     /// This run's number for the record: 1 for the first run, more after a failure or a crash.
     pub fn attempt(&self) -> u32 {
-        self.attempt
+        self.inner.attempt
     }
 
     /// How many times a transaction of this run was re-run because a value it read changed
     /// before it committed.
     pub fn conflicts(&self) -> u32 {
-        self.conflicts.load(AtomicOrdering::Relaxed)
+        self.inner.conflicts.load(AtomicOrdering::Relaxed)
     }
 
     /// Takes the next step index; returns the recorded step there, if any.
     fn next_step(&self, name: &str) -> Result<(u32, Option<StepRecord>), WorkflowError> {
-        let mut s = self.steps.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.inner.steps.lock().unwrap_or_else(|p| p.into_inner());
         let index = s.next;
         if index >= MAX_STEPS {
-            return Err(format!("workflow {} has more than {MAX_STEPS} steps", self.key).into());
+            return Err(format!(
+                "workflow {} has more than {MAX_STEPS} steps",
+                self.inner.key
+            )
+            .into());
         }
         s.next += 1;
         let recorded = s.recorded.get(index as usize).cloned().flatten();
@@ -194,7 +224,7 @@ impl WorkflowContext {
             && r.name != name
         {
             return Err(StepError::Nondeterministic {
-                key: self.key.to_string(),
+                key: self.inner.key.to_string(),
                 index,
                 recorded: r.name.clone(),
                 requested: name.to_string(),
@@ -207,7 +237,7 @@ impl WorkflowContext {
     fn decode<T: DeserializeOwned>(&self, step: &StepRecord) -> Result<T, WorkflowError> {
         serde_json::from_slice(&step.output).map_err(|e| {
             StepError::Output {
-                key: self.key.to_string(),
+                key: self.inner.key.to_string(),
                 name: step.name.clone(),
                 what: "deserialize",
                 error: e.to_string(),
@@ -218,7 +248,7 @@ impl WorkflowContext {
 
     fn encode<T: Serialize>(&self, name: &str, value: &T) -> Result<StepRecord, WorkflowError> {
         let output = serde_json::to_vec(value).map_err(|e| StepError::Output {
-            key: self.key.to_string(),
+            key: self.inner.key.to_string(),
             name: name.to_string(),
             what: "serialize",
             error: e.to_string(),
@@ -240,21 +270,25 @@ impl WorkflowContext {
     ) -> Result<Option<T>, WorkflowError> {
         let step = self.encode(name, &value)?;
         match self
+            .inner
+            .env
             .journal
-            .record_step(&self.key, index, &step, reads, writes)
+            .record_step(&self.inner.key, index, &step, reads, writes)
             .await?
         {
             FinishResult::Written => Ok(Some(value)),
             FinishResult::Conflict => Ok(None),
             FinishResult::AlreadyFinished => {
                 let recorded = self
+                    .inner
+                    .env
                     .journal
-                    .steps(&self.key)?
+                    .steps(&self.inner.key)?
                     .into_iter()
                     .find(|(i, _)| *i == index)
                     .map(|(_, s)| s)
                     .ok_or_else(|| JournalError::Corrupt {
-                        what: format!("step {index} of {}", self.key),
+                        what: format!("step {index} of {}", self.inner.key),
                         why: "reported as recorded but not found".into(),
                     })?;
                 Ok(Some(self.decode(&recorded)?))
@@ -375,7 +409,7 @@ impl WorkflowContext {
         let mut lane = None;
         loop {
             let mut tx = Transaction {
-                journal: &self.journal,
+                journal: &self.inner.env.journal,
                 writes: Vec::new(),
                 latest: Default::default(),
                 reads: Default::default(),
@@ -385,9 +419,9 @@ impl WorkflowContext {
             match self.record(index, NAME, value, reads, tx.writes).await? {
                 Some(v) => return Ok(v),
                 None => {
-                    self.conflicts.fetch_add(1, AtomicOrdering::Relaxed);
+                    self.inner.conflicts.fetch_add(1, AtomicOrdering::Relaxed);
                     if lane.is_none() {
-                        lane = Some(self.lane.lock().await);
+                        lane = Some(self.inner.env.lane.lock().await);
                     }
                 }
             }
@@ -432,23 +466,25 @@ impl WorkflowContext {
             return self.decode(&r);
         }
         let source = self
+            .inner
+            .env
             .producer
             .clone()
             .ok_or_else(|| StepError::NoProducer("no producer configured".into()))?;
         let producer: Producer = source().await.map_err(StepError::NoProducer)?;
-        let token = format!("{}#{index}", self.key);
-        let intent_key = Journal::step_key(&self.key, index);
-        let intents = self.journal.state_keyspace(INTENTS)?;
+        let token = format!("{}#{index}", self.inner.key);
+        let intent_key = Journal::step_key(&self.inner.key, index);
+        let intents = self.inner.env.journal.state_keyspace(INTENTS)?;
         let forget = || StateWrite {
             keyspace: intents.clone(),
             key: intent_key.clone(),
             value: None,
         };
-        match self.journal.state_get(INTENTS, &intent_key)? {
+        match self.inner.env.journal.state_get(INTENTS, &intent_key)? {
             Some(intent) => {
                 let intent: SendIntent =
                     serde_json::from_slice(&intent).map_err(|e| StepError::Output {
-                        key: self.key.to_string(),
+                        key: self.inner.key.to_string(),
                         name: name.clone(),
                         what: "deserialize intent",
                         error: e.to_string(),
@@ -487,7 +523,9 @@ impl WorkflowContext {
                     partition,
                     since_ms: now_ms() - 60_000,
                 };
-                self.journal
+                self.inner
+                    .env
+                    .journal
                     .write_state(vec![StateWrite {
                         keyspace: intents.clone(),
                         key: intent_key.clone(),
@@ -509,7 +547,7 @@ impl WorkflowContext {
 
     /// Reads committed state, outside any transaction.
     pub fn state_get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Bytes>, JournalError> {
-        self.journal.state_get(keyspace, key)
+        self.inner.env.journal.state_get(keyspace, key)
     }
 }
 

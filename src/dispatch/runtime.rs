@@ -38,7 +38,7 @@ use crate::journal::{
 use crate::producer::{Producer, ProducerRecord};
 
 use super::completion_map;
-use super::context::ProducerSource;
+use super::context::{ContextEnv, ProducerSource};
 use super::direct::{self, DeadLetter, WorkflowRecord, WorkflowStatus};
 use super::metrics::{Halted, Metrics, MetricsSnapshot};
 use super::runs::RunSet;
@@ -47,14 +47,10 @@ use super::{
 };
 
 /// The registered workflow, type-erased.
-pub(crate) type Handler = Arc<
-    dyn Fn(
-            WorkflowContext,
-            KafkaMessage,
-        ) -> Pin<Box<dyn Future<Output = Result<(), WorkflowError>> + Send>>
-        + Send
-        + Sync,
->;
+pub(crate) type Handler = Arc<dyn Fn(WorkflowContext, KafkaMessage) -> HandlerFuture + Send + Sync>;
+
+/// A workflow run's future, as the type-erased handler returns it.
+pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), WorkflowError>> + Send>>;
 
 /// A consumer registered with the app, not started yet.
 pub(crate) struct Registered {
@@ -74,6 +70,9 @@ const MAX_UNIT: usize = 512;
 /// How long a unit in `Ordering::Partition` holds first-attempt successes before sending their
 /// completed run (a slow workflow must not keep the records before it from committing).
 const UNIT_FLUSH_AFTER: Duration = Duration::from_millis(20);
+
+/// Room reserved for a unit's records when it begins (it grows up to `MAX_UNIT`).
+const UNIT_CAPACITY: usize = 64;
 
 /// Most records the dispatch loop takes from the consumer at once.
 const MAX_RECEIVED: usize = 1024;
@@ -108,6 +107,9 @@ struct Part {
     epoch: u64,
     /// Revoke in progress: nothing new starts, the final commit is still to come.
     revoking: bool,
+    /// Open while this assignment may start workflows: closed (for good) when it is revoking,
+    /// halted or ended. Tasks check it before each record without taking the partition lock.
+    open: Arc<AtomicBool>,
     /// The committed offset when assigned.
     base: Option<i64>,
     /// One past the last record received.
@@ -142,6 +144,11 @@ struct Part {
 }
 
 impl Part {
+    /// Whether some record of the partition has attempts from before this assignment.
+    fn ran_before(&self) -> bool {
+        !self.attempts.is_empty() || !self.started_runs.is_empty()
+    }
+
     /// Attempts the record at `offset` made before this assignment: its own started entry, or
     /// the started runs that reach it.
     fn prior_attempts(&self, offset: i64) -> u32 {
@@ -183,11 +190,14 @@ pub(crate) struct Shared {
     in_flight: AtomicUsize,
     epochs: AtomicU64,
     stopping: AtomicBool,
+    /// Set with `fatal` (read per record without the watch's lock).
+    failed: AtomicBool,
     fatal: watch::Sender<Option<DispatchError>>,
     /// Serializes commits, so that offsets computed under it are committed in order.
     commit_lock: tokio::sync::Mutex<()>,
-    /// Where transactions re-run after a conflict take turns.
-    lane: Arc<tokio::sync::Mutex<()>>,
+    /// What the workflow contexts share (journal, producer, the lane where transactions re-run
+    /// after a conflict take turns).
+    ctx_env: Arc<ContextEnv>,
     /// Workflow tasks still running for partitions whose assignment ended.
     orphans: Mutex<HashMap<TopicPartition, usize>>,
 }
@@ -203,6 +213,12 @@ pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>
     let group: Arc<str> = r.config.consumer().group_id().unwrap_or_default().into();
     let cluster = Cluster::connect(r.config.clone()).await?;
     let producer = Arc::new(tokio::sync::OnceCell::new());
+    let producer_source = producer_source(producer.clone(), r.config.clone());
+    let ctx_env = Arc::new(ContextEnv {
+        journal: journal.clone(),
+        producer: Some(producer_source.clone()),
+        lane: Arc::default(),
+    });
     let shared = Arc::new(Shared {
         group,
         journal,
@@ -211,18 +227,19 @@ pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>
         metrics: Metrics::default(),
         cluster,
         consumer: OnceLock::new(),
-        producer: producer.clone(),
-        producer_source: producer_source(producer, r.config.clone()),
+        producer,
+        producer_source,
         parts: Mutex::new(HashMap::new()),
         attention: Mutex::new(BTreeSet::new()),
         wake: Notify::new(),
         in_flight: AtomicUsize::new(0),
         epochs: AtomicU64::new(0),
         stopping: AtomicBool::new(false),
+        failed: AtomicBool::new(false),
         fatal: watch::channel(None).0,
         commit_lock: tokio::sync::Mutex::new(()),
         orphans: Mutex::new(HashMap::new()),
-        lane: Arc::default(),
+        ctx_env,
     });
     let listener = Arc::new(Listener(Arc::downgrade(&shared)));
     // Records of aborted transactions never run: the group consumer reads committed data only,
@@ -269,6 +286,7 @@ pub(crate) async fn run(
     let mut tick = tokio::time::interval(shared.settings.commit_interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut committing: Option<tokio::task::JoinHandle<()>> = None;
+    let mut received = Vec::with_capacity(MAX_RECEIVED);
     let result = loop {
         shared.attend(consumer);
         if let Some(e) = fatal.borrow_and_update().clone() {
@@ -292,19 +310,9 @@ pub(crate) async fn run(
             r = consumer.recv() => match r {
                 Ok(record) => {
                     // Take what else is ready, so that a partition's records start as a unit.
-                    let mut records = vec![record];
-                    let mut error = None;
-                    while records.len() < MAX_RECEIVED {
-                        match consumer.try_recv() {
-                            Some(Ok(r)) => records.push(r),
-                            Some(Err(e)) => {
-                                error = Some(e);
-                                break;
-                            }
-                            None => break,
-                        }
-                    }
-                    shared.on_records(consumer, records);
+                    received.push(record);
+                    let error = consumer.try_recv_into(&mut received, MAX_RECEIVED - 1);
+                    shared.on_records(consumer, &mut received);
                     match error {
                         Some(e @ GroupError::Fenced { .. }) => break Err(e.into()),
                         Some(GroupError::Closed) => break Ok(()),
@@ -354,6 +362,7 @@ impl Shared {
     fn fail(&self, e: impl Into<DispatchError>) {
         let e = e.into();
         tracing::error!(group = %self.group, error = %e, "the runtime stops");
+        self.failed.store(true, AtomicOrdering::SeqCst);
         self.fatal.send_if_modified(|f| {
             if f.is_none() {
                 *f = Some(e);
@@ -428,41 +437,50 @@ impl Shared {
     /// Records from the consumer, in the order received: each is skipped, held, or started.
     /// Records of one partition that arrive one after another start together, as one unit (at
     /// most `MAX_UNIT`).
-    fn on_records(self: &Arc<Self>, consumer: &GroupConsumer, records: Vec<ConsumerRecord>) {
+    fn on_records(self: &Arc<Self>, consumer: &GroupConsumer, records: &mut Vec<ConsumerRecord>) {
         let mut parts = self.lock();
-        let mut unit: Option<(TopicPartition, Vec<ConsumerRecord>)> = None;
-        let mut flagged = Vec::new();
-        let flush = |parts: &mut HashMap<TopicPartition, Part>,
-                     unit: &mut Option<(TopicPartition, Vec<ConsumerRecord>)>| {
-            if let Some((tp, records)) = unit.take()
-                && let Some(part) = parts.get_mut(&tp)
-            {
-                self.dispatch_unit(&tp, part, records);
-            }
-        };
-        for record in records {
-            let tp = record.topic_partition();
-            if unit
-                .as_ref()
-                .is_some_and(|(t, v)| *t != tp || v.len() >= MAX_UNIT)
-            {
-                flush(&mut parts, &mut unit);
-            }
+        let mut flagged: Vec<TopicPartition> = Vec::new();
+        let mut records = records.drain(..).peekable();
+        while let Some(first) = records.next() {
+            let tp = first.topic_partition();
             let Some(part) = parts.get_mut(&tp) else {
-                tracing::debug!(partition = %tp, offset = record.offset, "record of a partition not owned; dropped");
+                tracing::debug!(partition = %tp, offset = first.offset, "record of a partition not owned; dropped");
                 continue;
             };
-            let continuing = unit.as_ref().is_some_and(|(t, _)| *t == tp);
-            match self.admit(consumer, &tp, part, record, continuing) {
-                Admit::Start(record) => unit.get_or_insert_with(|| (tp, Vec::new())).1.push(record),
-                Admit::Skipped => flush(&mut parts, &mut unit),
-                Admit::Held => {
-                    flush(&mut parts, &mut unit);
-                    flagged.push(tp);
+            // The records of `tp` that follow one another here.
+            let mut unit: Vec<ConsumerRecord> = Vec::new();
+            let mut next = Some(first);
+            while let Some(record) = next.take() {
+                match self.admit(consumer, &tp, part, record, !unit.is_empty()) {
+                    Admit::Start(record) => {
+                        if unit.is_empty() {
+                            unit.reserve(UNIT_CAPACITY);
+                        }
+                        unit.push(record);
+                        if unit.len() >= MAX_UNIT {
+                            self.dispatch_unit(&tp, part, std::mem::take(&mut unit));
+                        }
+                    }
+                    Admit::Skipped => {
+                        if !unit.is_empty() {
+                            self.dispatch_unit(&tp, part, std::mem::take(&mut unit));
+                        }
+                    }
+                    Admit::Held => {
+                        if !unit.is_empty() {
+                            self.dispatch_unit(&tp, part, std::mem::take(&mut unit));
+                        }
+                        if flagged.last() != Some(&tp) {
+                            flagged.push(tp.clone());
+                        }
+                    }
                 }
+                next = records.next_if(|r| r.partition == tp.partition && r.topic == tp.topic);
+            }
+            if !unit.is_empty() {
+                self.dispatch_unit(&tp, part, unit);
             }
         }
-        flush(&mut parts, &mut unit);
         drop(parts);
         for tp in flagged {
             self.flag(&tp);
@@ -610,7 +628,7 @@ impl Shared {
         let batchable = records.len() > 1
             && self.settings.ordering != Ordering::Key
             && !part.check_finished
-            && records.iter().all(|r| part.prior_attempts(r.offset) == 0);
+            && (!part.ran_before() || records.iter().all(|r| part.prior_attempts(r.offset) == 0));
         if !batchable {
             for record in records {
                 self.dispatch(tp, part, record);
@@ -619,21 +637,21 @@ impl Shared {
         }
         // A unit's runs cover the offsets between its records: none of those may be finished
         // already (skipped while the unit's records waited), or completed runs would overlap.
-        let mut groups: Vec<Vec<ConsumerRecord>> = Vec::new();
-        for record in records {
-            match groups.last_mut() {
-                Some(g)
-                    if record.offset > g[g.len() - 1].offset
-                        && !part
-                            .done
-                            .intersects(g[g.len() - 1].offset + 1, record.offset) =>
-                {
-                    g.push(record)
-                }
-                _ => groups.push(vec![record]),
-            }
+        // Where a new group begins: at offsets that go back, or past a finished one. Usually
+        // nowhere, and the records go on as they are.
+        let starts: Vec<usize> = (1..records.len())
+            .filter(|&i| {
+                let (prev, offset) = (records[i - 1].offset, records[i].offset);
+                offset <= prev || part.done.intersects(prev + 1, offset)
+            })
+            .collect();
+        let mut records = records;
+        let mut groups = Vec::with_capacity(starts.len() + 1);
+        for &i in starts.iter().rev() {
+            groups.push(records.split_off(i));
         }
-        for mut group in groups {
+        groups.push(records);
+        for mut group in groups.into_iter().rev() {
             if group.len() == 1 {
                 let record = group.pop().expect("one record");
                 self.dispatch(tp, part, record);
@@ -658,21 +676,25 @@ impl Shared {
             let prev = part.chains.insert(c.clone(), (part.seq, done_rx));
             link = Some((c, part.seq, prev.map(|(_, rx)| rx)));
         }
-        let items = records
-            .into_iter()
-            .map(|record| Item {
-                key: Arc::new(part.pk.record(record.offset)),
-                prior_attempts: part.prior_attempts(record.offset),
-                record: Arc::new(record),
-            })
-            .collect();
+        // The items are made in the task (on a worker, where they are also dropped).
+        let prior = if part.ran_before() {
+            records
+                .iter()
+                .map(|r| part.prior_attempts(r.offset))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let task = Task {
             unit: Unit {
                 tp: tp.clone(),
+                pk: part.pk.clone(),
                 epoch: part.epoch,
+                open: part.open.clone(),
                 check: part.check_finished,
             },
-            items,
+            records,
+            prior,
             link,
             done_tx,
         };
@@ -685,14 +707,12 @@ impl Shared {
         self.lock().get(tp).is_some_and(|p| p.epoch == epoch)
     }
 
-    /// Whether the workflow of a record of `tp` (assignment `epoch`) may start or retry.
-    fn may_run(&self, tp: &TopicPartition, epoch: u64) -> bool {
-        if self.stopping.load(AtomicOrdering::SeqCst) || self.fatal.borrow().is_some() {
-            return false;
-        }
-        self.lock()
-            .get(tp)
-            .is_some_and(|p| p.epoch == epoch && !p.revoking && !p.halted)
+    /// Whether the workflow of a record of `unit` may start or retry: the runtime goes on and
+    /// the unit's assignment is current, not revoking and not halted.
+    fn may_run(&self, unit: &Unit) -> bool {
+        !self.stopping.load(AtomicOrdering::SeqCst)
+            && !self.failed.load(AtomicOrdering::SeqCst)
+            && unit.open.load(AtomicOrdering::SeqCst)
     }
 
     /// Records of a workflow task ended: `finished` lists whether each one is durably finished.
@@ -760,6 +780,7 @@ impl Shared {
             && part.epoch == t.epoch
         {
             part.halted = true;
+            part.open.store(false, AtomicOrdering::SeqCst);
             part.held.clear();
         }
         drop(parts);
@@ -777,6 +798,16 @@ impl Shared {
     }
 
     async fn run_task(self: Arc<Self>, mut t: Task) {
+        let prior = std::mem::take(&mut t.prior);
+        let items: Vec<Item> = std::mem::take(&mut t.records)
+            .into_iter()
+            .enumerate()
+            .map(|(i, record)| Item {
+                key: Arc::new(t.unit.pk.record(record.offset)),
+                prior_attempts: prior.get(i).copied().unwrap_or(0),
+                record: Arc::new(record),
+            })
+            .collect();
         let end = TaskEnd {
             tp: t.unit.tp.clone(),
             epoch: t.unit.epoch,
@@ -790,22 +821,22 @@ impl Shared {
             // did not (halted, fenced, shutdown), and then this one must not start either.
             if prev.await.is_err() {
                 self.unchain(&end);
-                self.settle(&end, &t.items, abandon_all(&t.items));
+                self.settle(&end, &items, abandon_all(&items));
                 return;
             }
         }
-        if !self.may_run(&t.unit.tp, t.unit.epoch) {
+        if !self.may_run(&t.unit) {
             self.unchain(&end);
-            self.settle(&end, &t.items, abandon_all(&t.items));
+            self.settle(&end, &items, abandon_all(&items));
             return;
         }
-        let all_finished = if t.items.len() == 1 {
-            let item = &t.items[0];
+        let all_finished = if items.len() == 1 {
+            let item = &items[0];
             let span = tracing::info_span!("workflow", key = %item.key);
             let outcome = self.attempts(&t.unit, item, None).instrument(span).await;
-            self.settle(&end, &t.items, vec![(0, outcome)])
+            self.settle(&end, &items, vec![(0, outcome)])
         } else {
-            self.run_unit(&t.unit, &t.items, &end).await
+            self.run_unit(&t.unit, &items, &end).await
         };
         self.unchain(&end);
         if all_finished {
@@ -852,8 +883,8 @@ impl Shared {
     async fn run_unit(&self, unit: &Unit, items: &[Item], end: &TaskEnd) -> bool {
         let first = items[0].record.offset;
         let last = items[items.len() - 1].record.offset;
-        let pk = items[0].key.partition_key();
-        if let Err(e) = self.journal.started_run(&pk, first, last + 1, 1) {
+        let pk = &unit.pk;
+        if let Err(e) = self.journal.started_run(pk, first, last + 1, 1) {
             self.fail(e);
             let all = (0..items.len()).map(|i| (i, Outcome::Abandoned)).collect();
             self.settle(end, items, all);
@@ -887,7 +918,7 @@ impl Shared {
             let ack = {
                 let parts = self.lock();
                 let current = parts.get(&unit.tp).is_some_and(|p| p.epoch == unit.epoch);
-                current.then(|| self.journal.complete_runs(&pk, &runs, 1, now_ms()))
+                current.then(|| self.journal.complete_runs(pk, &runs, 1, now_ms()))
             };
             writes.push(async move {
                 let Some(ack) = ack else {
@@ -919,25 +950,31 @@ impl Shared {
         if self.settings.ordering == Ordering::Partition {
             let mut stop = false;
             for (i, item) in items.iter().enumerate() {
-                if stop || !self.may_run(&unit.tp, unit.epoch) {
+                if stop || !self.may_run(unit) {
                     self.settle(end, items, vec![(i, Outcome::Abandoned)]);
                     all = false;
                     stop = true;
                     continue;
                 }
-                let attempt = self.first_attempt(item);
-                tokio::pin!(attempt);
-                // While it runs: send what waited long enough, report what became durable.
-                let first = loop {
-                    let due = oldest.map(|t| t + UNIT_FLUSH_AFTER);
-                    tokio::select! {
-                        r = &mut attempt => break r,
-                        _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                            flush(&mut unflushed, &mut writes);
-                            oldest = None;
-                        }
-                        Some(r) = writes.next(), if !writes.is_empty() => {
-                            all &= self.settle(end, items, r);
+                let first = match self.try_first(item) {
+                    Ok(first) => first,
+                    Err(attempt) => {
+                        let attempt = attempt.finish(self);
+                        tokio::pin!(attempt);
+                        // While it runs: send what waited long enough, report what became
+                        // durable.
+                        loop {
+                            let due = oldest.map(|t| t + UNIT_FLUSH_AFTER);
+                            tokio::select! {
+                                r = &mut attempt => break r,
+                                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                                    flush(&mut unflushed, &mut writes);
+                                    oldest = None;
+                                }
+                                Some(r) = writes.next(), if !writes.is_empty() => {
+                                    all &= self.settle(end, items, r);
+                                }
+                            }
                         }
                     }
                 };
@@ -979,11 +1016,23 @@ impl Shared {
                 }
             }
         } else {
-            let mut running: FuturesUnordered<_> = items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| async move {
-                    let outcome = match self.first_attempt(item).await {
+            // Each record's attempt begins now; those that finish at once are counted here, the
+            // others run on concurrently.
+            let mut running = FuturesUnordered::new();
+            for (i, item) in items.iter().enumerate() {
+                let begun = match self.try_first(item) {
+                    Ok(First::Succeeded) => {
+                        unflushed.push(i);
+                        continue;
+                    }
+                    begun => begun,
+                };
+                running.push(async move {
+                    let first = match begun {
+                        Ok(first) => first,
+                        Err(attempt) => attempt.finish(self).await,
+                    };
+                    let outcome = match first {
                         First::Succeeded => None,
                         First::Abandoned => Some(Outcome::Abandoned),
                         First::Failed(error) => {
@@ -993,8 +1042,9 @@ impl Shared {
                         }
                     };
                     (i, outcome)
-                })
-                .collect();
+                });
+            }
+            flush(&mut unflushed, &mut writes);
             let done =
                 |i: usize, outcome: Option<Outcome>, unflushed: &mut Vec<usize>| match outcome {
                     None => {
@@ -1026,37 +1076,52 @@ impl Shared {
         all
     }
 
-    /// The first attempt of a record in a unit (whose start the unit journaled). Its retries
-    /// are up to the caller.
-    async fn first_attempt(&self, item: &Item) -> First {
+    /// Begins the first attempt of a record in a unit (whose start the unit journaled) and polls
+    /// it once: a workflow that finishes without waiting (most do, or their awaits are ready)
+    /// is done here, with no task, timer or queue node of its own. Otherwise the attempt is
+    /// returned to be awaited ([`Attempt::finish`]). Its retries are up to the caller.
+    fn try_first(&self, item: &Item) -> Result<First, Attempt> {
         let span = tracing::info_span!("workflow", key = %item.key);
-        async {
-            let ctx = WorkflowContext::load(
-                item.key.clone(),
-                1,
-                self.journal.clone(),
-                Some(self.producer_source.clone()),
-                self.lane.clone(),
-                true,
-            );
-            let ctx = match ctx {
-                Ok(ctx) => ctx,
-                Err(e) => {
-                    self.fail(e);
-                    return First::Abandoned;
-                }
-            };
-            let msg = KafkaMessage::new(item.record.clone(), item.key.clone());
-            let result = CatchUnwind((self.handler)(ctx.clone(), msg)).await;
-            Metrics::add(&self.metrics.conflicts, u64::from(ctx.conflicts()));
-            match result {
-                Ok(Ok(())) => First::Succeeded,
-                Ok(Err(e)) => First::Failed(e.to_string()),
-                Err(panic) => First::Failed(format!("panicked: {}", panic_text(panic))),
+        let ctx = match WorkflowContext::load_in(item.key.clone(), 1, &self.ctx_env, true) {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                self.fail(e);
+                return Ok(First::Abandoned);
             }
+        };
+        let msg = KafkaMessage::new(item.record.clone(), item.key.clone());
+        let polled = {
+            let _entered = span.enter();
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut future = CatchUnwind((self.handler)(ctx.clone(), msg));
+                match (&mut future).now_or_never() {
+                    Some(result) => Ok(result),
+                    None => Err(future),
+                }
+            }))
+        };
+        match polled {
+            Ok(Ok(result)) => Ok(self.first_outcome(&ctx, result)),
+            Ok(Err(future)) => Err(Attempt { ctx, future, span }),
+            // The handler panicked before it returned its future.
+            Err(panic) => Ok(self.first_outcome(&ctx, Err(panic))),
         }
-        .instrument(span)
-        .await
+    }
+
+    fn first_outcome(
+        &self,
+        ctx: &WorkflowContext,
+        result: Result<Result<(), WorkflowError>, Box<dyn std::any::Any + Send>>,
+    ) -> First {
+        let conflicts = ctx.conflicts();
+        if conflicts > 0 {
+            Metrics::add(&self.metrics.conflicts, u64::from(conflicts));
+        }
+        match result {
+            Ok(Ok(())) => First::Succeeded,
+            Ok(Err(e)) => First::Failed(e.to_string()),
+            Err(panic) => First::Failed(format!("panicked: {}", panic_text(panic))),
+        }
     }
 
     /// Runs the attempts of one record and records the outcome. `failed` is the error of a first
@@ -1079,7 +1144,7 @@ impl Shared {
                 }
                 sleep(backoff).await;
                 backoff = (backoff * 2).min(retry.max_backoff);
-                if !self.may_run(&unit.tp, unit.epoch) {
+                if !self.may_run(unit) {
                     return Outcome::Abandoned;
                 }
                 Metrics::add(&self.metrics.retried, 1);
@@ -1092,12 +1157,10 @@ impl Shared {
                 self.journal.started(&item.key, attempt)
             };
             let ctx = match started.and_then(|()| {
-                WorkflowContext::load(
+                WorkflowContext::load_in(
                     item.key.clone(),
                     attempt,
-                    self.journal.clone(),
-                    Some(self.producer_source.clone()),
-                    self.lane.clone(),
+                    &self.ctx_env,
                     // Steps exist only if the workflow ran before: in an earlier process (a
                     // started entry), an earlier attempt here, or an ended assignment's task.
                     attempt == 1 && !unit.check,
@@ -1226,7 +1289,7 @@ impl Shared {
                     tracing::warn!(error = %e, topic, "dead-letter copy failed; retrying");
                     sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
-                    if !self.may_run(&unit.tp, unit.epoch) {
+                    if !self.may_run(unit) {
                         return Outcome::Abandoned;
                     }
                 }
@@ -1471,6 +1534,7 @@ impl Shared {
                 pk: pk.clone(),
                 epoch: self.epochs.fetch_add(1, AtomicOrdering::SeqCst),
                 revoking: false,
+                open: Arc::new(AtomicBool::new(true)),
                 base,
                 next: None,
                 pending: BTreeSet::new(),
@@ -1515,6 +1579,7 @@ impl Shared {
             for tp in tps {
                 if let Some(p) = parts.get_mut(tp) {
                     p.revoking = true;
+                    p.open.store(false, AtomicOrdering::SeqCst);
                     p.held.clear();
                 }
             }
@@ -1559,6 +1624,7 @@ impl Shared {
     /// Counts the still-running tasks of an assignment that ended. Called with the partition
     /// lock held (lock order: partitions, then orphans), as `finish` decrements.
     fn orphan(&self, tp: &TopicPartition, part: &Part) {
+        part.open.store(false, AtomicOrdering::SeqCst);
         if part.running > 0 {
             *self
                 .orphans
@@ -1574,7 +1640,10 @@ impl Shared {
 /// journal first.
 struct Unit {
     tp: TopicPartition,
+    pk: PartitionKey,
     epoch: u64,
+    /// The assignment's [`Part::open`].
+    open: Arc<AtomicBool>,
     check: bool,
 }
 
@@ -1589,7 +1658,9 @@ struct Item {
 /// another (see `Shared::run_unit`).
 struct Task {
     unit: Unit,
-    items: Vec<Item>,
+    records: Vec<ConsumerRecord>,
+    /// Attempts before this assignment, per record; empty when none has any.
+    prior: Vec<u32>,
     link: Option<(ChainKey, u64, Option<oneshot::Receiver<()>>)>,
     done_tx: oneshot::Sender<()>,
 }
@@ -1605,6 +1676,22 @@ enum Outcome {
     Finished,
     Halt(String),
     Abandoned,
+}
+
+/// A unit record's first attempt that did not finish at its first poll.
+struct Attempt {
+    ctx: WorkflowContext,
+    future: CatchUnwind<HandlerFuture>,
+    span: tracing::Span,
+}
+
+impl Attempt {
+    /// Waits for the attempt to end.
+    async fn finish(self, shared: &Shared) -> First {
+        let Attempt { ctx, future, span } = self;
+        let result = future.instrument(span).await;
+        shared.first_outcome(&ctx, result)
+    }
 }
 
 /// How a unit record's first attempt went.

@@ -397,6 +397,25 @@ impl GroupConsumer {
             .map(|r| r.map_err(GroupError::from))
     }
 
+    /// Moves the records buffered now (at most `max`) into `out`, without waiting, as repeated
+    /// [`try_recv`](Self::try_recv) would; returns the error that stopped it, if one did (the
+    /// records before it are in `out`). Cheaper per record than `try_recv`: the poll is
+    /// accounted once.
+    pub fn try_recv_into(&self, out: &mut Vec<ConsumerRecord>, max: usize) -> Option<GroupError> {
+        let inner = &self.handle.inner;
+        let _guard = PollGuard::enter(inner);
+        if let Some(e) = inner.fatal.borrow().clone() {
+            return Some(e);
+        }
+        for _ in 0..max {
+            match inner.consumer.try_recv()? {
+                Ok(record) => out.push(record),
+                Err(e) => return Some(e.into()),
+            }
+        }
+        None
+    }
+
     /// Commits the positions of the owned partitions (the next offset to read of each) under
     /// the current generation, and waits for the answer. An error means not committed.
     ///
