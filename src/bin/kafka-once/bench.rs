@@ -46,12 +46,66 @@ pub struct EoArgs {
     /// (`ConsumerBuilder::max_in_flight_per_partition`).
     #[arg(long, default_value_t = 512)]
     pub per_partition: usize,
+    /// Also run `Ordering::None` with a workflow of one checkpointed step (`ctx.step`).
+    #[arg(long)]
+    pub step: bool,
+    /// The consumers' `fetch.max.wait.ms` (default: the client's, 500).
+    #[arg(long)]
+    pub fetch_max_wait_ms: Option<u64>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct JournalArgs {
+    /// Records in the topic.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub records: u64,
+    /// Partitions.
+    #[arg(long, default_value_t = 12)]
+    pub partitions: i32,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub size: usize,
+    /// Milliseconds between samples of the journal's size.
+    #[arg(long, default_value_t = 1_000)]
+    pub sample_ms: u64,
+    /// Also write the samples here as TSV (seconds, records completed, journal bytes).
+    #[arg(long)]
+    pub tsv: Option<std::path::PathBuf>,
+    /// Bootstrap servers; default `KAFKA_BOOTSTRAP`, else a local broker started for the run.
+    #[arg(long)]
+    pub bootstrap: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SlowArgs {
+    /// The topic to read (from the beginning, in a new group); it should hold more than the
+    /// run can finish.
+    #[arg(long)]
+    pub topic: String,
+    /// Milliseconds each workflow sleeps.
+    #[arg(long, default_value_t = 80)]
+    pub delay_ms: u64,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 20)]
+    pub secs: u64,
+    /// Bootstrap servers; default `KAFKA_BOOTSTRAP`, else a local broker started for the run.
+    #[arg(long)]
+    pub bootstrap: Option<String>,
 }
 
 #[derive(clap::Subcommand, Debug)]
 pub enum BenchAction {
     /// Exactly-once runtime (no-op workflow, durable journal) vs raw consumption.
     ExactlyOnce(EoArgs),
+    /// The journal's bytes on disk, sampled while the runtime (`Ordering::None`, no-op workflow,
+    /// default settings) works through a large topic: it follows the in-flight window, not
+    /// the history.
+    Journal(JournalArgs),
+    /// Memory with a slow workflow: the runtime (default settings) reads a full topic with a
+    /// workflow that sleeps `--delay-ms`, for `--secs`; prints records completed and peak RSS
+    /// (run it under `/usr/bin/time -v` for the OS's figure). The fetcher must pause rather
+    /// than buffer what the workflows cannot take.
+    Slow(SlowArgs),
 }
 
 /// CPU seconds (user + system) of this process so far, from /proc (Linux; 100 ticks/s).
@@ -103,6 +157,7 @@ async fn exactly_once(
     ordering: Ordering,
     durability: kafka_once::journal::Durability,
     bounds: (usize, usize),
+    step: bool,
 ) -> Result<(Phase, kafka_once::dispatch::MetricsSnapshot), Error> {
     let dir = tempfile::tempdir()?;
     let group = format!("bench-eo-{}", rand::random::<u64>());
@@ -116,7 +171,12 @@ async fn exactly_once(
         .ordering(ordering)
         .max_in_flight(bounds.0)
         .max_in_flight_per_partition(bounds.1)
-        .workflow(|_ctx: WorkflowContext, _msg: KafkaMessage| async {
+        .workflow(move |ctx: WorkflowContext, _msg: KafkaMessage| async move {
+            if step {
+                // One checkpointed step: its output is journaled (durably) before it returns.
+                ctx.step("noop", || async { Ok::<u8, WorkflowError>(1) })
+                    .await?;
+            }
             Ok::<(), WorkflowError>(())
         })?;
     let (start, cpu) = (Instant::now(), cpu_seconds());
@@ -198,30 +258,34 @@ fn stats(v: &mut [f64]) -> (f64, f64, f64) {
 }
 
 pub async fn run(action: BenchAction) -> Result<(), Error> {
-    let BenchAction::ExactlyOnce(args) = action;
-    let durability = match args.durability.as_str() {
-        "sync-data" => kafka_once::journal::Durability::SyncData,
-        "buffer" => kafka_once::journal::Durability::Buffer,
-        other => return Err(format!("--durability {other:?}: use sync-data or buffer").into()),
-    };
-    let (bootstrap, local) = crate::bootstrap_or_local(args.bootstrap.clone()).await?;
-    let base = ClientConfig::new(&bootstrap)?
-        .to_builder()
-        .auto_offset_reset(AutoOffsetReset::Earliest)
-        .build()?;
-    let cluster = Cluster::connect(base.clone()).await?;
+    match action {
+        BenchAction::ExactlyOnce(args) => run_exactly_once(args).await,
+        BenchAction::Journal(args) => run_journal(args).await,
+        BenchAction::Slow(args) => run_slow(args).await,
+    }
+}
+
+/// Creates a topic (LogAppendTime, so that record timestamps are append times) and fills it
+/// with `records` values of `size` bytes keyed over 10,000 keys; returns its name and the
+/// seconds producing took.
+async fn produce_dataset(
+    base: &ClientConfig,
+    cluster: &Cluster,
+    partitions: i32,
+    records: u64,
+    size: usize,
+) -> Result<(String, f64), Error> {
     let topic = format!("bench-eo-{}", rand::random::<u64>());
     cluster
         .create_topic(
-            NewTopic::new(&topic, args.partitions)
-                .config("message.timestamp.type", "LogAppendTime"),
+            NewTopic::new(&topic, partitions).config("message.timestamp.type", "LogAppendTime"),
         )
         .await?;
     let producer = Producer::new(base.clone()).await?;
-    let value = vec![b'x'; args.size];
+    let value = vec![b'x'; size];
     let started = Instant::now();
     let mut pending = std::collections::VecDeque::new();
-    for i in 0..args.records {
+    for i in 0..records {
         let r = ProducerRecord::new(&topic, value.clone()).key(format!("k{}", i % 10_000));
         pending.push_back(producer.send(r).await?);
         if pending.len() > 50_000 {
@@ -231,23 +295,194 @@ pub async fn run(action: BenchAction) -> Result<(), Error> {
     for d in pending {
         d.await?;
     }
+    producer.close().await;
+    Ok((topic, started.elapsed().as_secs_f64()))
+}
+
+/// Bytes the files under `dir` take on disk (allocated blocks), recursively.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.blocks() * 512,
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+async fn run_journal(args: JournalArgs) -> Result<(), Error> {
+    let (bootstrap, local) = crate::bootstrap_or_local(args.bootstrap.clone()).await?;
+    let base = ClientConfig::new(&bootstrap)?
+        .to_builder()
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .build()?;
+    let cluster = Cluster::connect(base.clone()).await?;
+    let (topic, produced) =
+        produce_dataset(&base, &cluster, args.partitions, args.records, args.size).await?;
+    println!(
+        "machine: {} cores; broker {bootstrap}; topic {} partitions, {} records of {} B (produced in {produced:.1}s)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        args.partitions,
+        args.records,
+        args.size,
+    );
+    let dir = tempfile::tempdir()?;
+    let config = base
+        .to_builder()
+        .group_id(format!("{topic}-journal"))
+        .build()?;
+    let app = std::sync::Arc::new(KafkaOnce::open(dir.path())?.handle_signals(false));
+    app.kafka_consumer(config, [topic.as_str()]).workflow(
+        |_ctx: WorkflowContext, _msg: KafkaMessage| async { Ok::<(), WorkflowError>(()) },
+    )?;
+    let runner = {
+        let app = app.clone();
+        tokio::spawn(async move { app.run().await })
+    };
+    let mut tsv = String::from("seconds\tcompleted\tjournal_bytes\n");
+    let start = Instant::now();
+    let (mut max, mut max_at) = (0u64, 0u64);
+    let mut last;
+    println!("| seconds | records completed | journal bytes |\n|---|---|---|");
+    loop {
+        tokio::time::sleep(Duration::from_millis(args.sample_ms)).await;
+        if runner.is_finished() {
+            return Err("the runtime stopped early".into());
+        }
+        let done = app.metrics().first().map_or(0, |m| m.processed);
+        let bytes = dir_bytes(dir.path());
+        let secs = start.elapsed().as_secs_f64();
+        println!("| {secs:.1} | {done} | {bytes} |");
+        tsv.push_str(&format!("{secs:.1}\t{done}\t{bytes}\n"));
+        if bytes > max {
+            (max, max_at) = (bytes, done);
+        }
+        last = bytes;
+        if done >= args.records {
+            break;
+        }
+    }
+    // After the last commit the journal is pruned to what is above it.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let settled = dir_bytes(dir.path());
+    app.shutdown_handle().shutdown();
+    runner.await??;
+    let closed = dir_bytes(dir.path());
+    println!(
+        "\njournal bytes over {} records: at most {max} (at {max_at} completed), {last} when the last was completed, {settled} after the commits settled, {closed} after shutdown",
+        args.records
+    );
+    if let Some(path) = &args.tsv {
+        std::fs::write(path, tsv)?;
+    }
+    drop(local);
+    Ok(())
+}
+
+/// `VmHWM` of /proc/self/status (peak resident set), in KiB; 0 where unknown.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn run_slow(args: SlowArgs) -> Result<(), Error> {
+    let (bootstrap, local) = crate::bootstrap_or_local(args.bootstrap.clone()).await?;
+    let config = ClientConfig::new(&bootstrap)?
+        .to_builder()
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .group_id(format!("bench-slow-{}", rand::random::<u64>()))
+        .build()?;
+    let dir = tempfile::tempdir()?;
+    let app = std::sync::Arc::new(KafkaOnce::open(dir.path())?.handle_signals(false));
+    let delay = Duration::from_millis(args.delay_ms);
+    app.kafka_consumer(config, [args.topic.as_str()]).workflow(
+        move |_ctx: WorkflowContext, _msg: KafkaMessage| async move {
+            tokio::time::sleep(delay).await;
+            Ok::<(), WorkflowError>(())
+        },
+    )?;
+    let runner = {
+        let app = app.clone();
+        tokio::spawn(async move { app.run().await })
+    };
+    tokio::time::sleep(Duration::from_secs(args.secs)).await;
+    if runner.is_finished() {
+        return Err("the runtime stopped early".into());
+    }
+    let m = app.metrics().remove(0);
+    app.shutdown_handle().shutdown();
+    runner.await??;
+    println!(
+        "slow workflow ({} ms): {} records completed in {} s ({:.0}/s), {} in flight at the end, peak RSS {} KiB",
+        args.delay_ms,
+        m.processed,
+        args.secs,
+        m.processed as f64 / args.secs as f64,
+        m.in_flight,
+        peak_rss_kib()
+    );
+    drop(local);
+    Ok(())
+}
+
+async fn run_exactly_once(args: EoArgs) -> Result<(), Error> {
+    let durability = match args.durability.as_str() {
+        "sync-data" => kafka_once::journal::Durability::SyncData,
+        "buffer" => kafka_once::journal::Durability::Buffer,
+        other => return Err(format!("--durability {other:?}: use sync-data or buffer").into()),
+    };
+    let (bootstrap, local) = crate::bootstrap_or_local(args.bootstrap.clone()).await?;
+    let mut base = ClientConfig::new(&bootstrap)?
+        .to_builder()
+        .auto_offset_reset(AutoOffsetReset::Earliest);
+    if let Some(ms) = args.fetch_max_wait_ms {
+        base = base.fetch_max_wait(Duration::from_millis(ms));
+    }
+    let base = base.build()?;
+    let cluster = Cluster::connect(base.clone()).await?;
+    let (topic, produced) =
+        produce_dataset(&base, &cluster, args.partitions, args.records, args.size).await?;
+    let producer = Producer::new(base.clone()).await?;
     println!(
         "machine: {} cores; broker {bootstrap}; topic {} partitions, {} records of {} B (produced in {:.1}s)",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         args.partitions,
         args.records,
         args.size,
-        started.elapsed().as_secs_f64()
+        produced
     );
     let n = args.records;
     let mut raw_series = Series::new("raw consume (ours)");
-    let mut eo = [
-        (Ordering::None, Series::new("exactly-once, Ordering::None")),
+    let mut eo = vec![
+        (
+            Ordering::None,
+            false,
+            Series::new("exactly-once, Ordering::None"),
+        ),
         (
             Ordering::Partition,
+            false,
             Series::new("exactly-once, Ordering::Partition"),
         ),
     ];
+    if args.step {
+        eo.push((
+            Ordering::None,
+            true,
+            Series::new("exactly-once, Ordering::None, one durable step"),
+        ));
+    }
     for round in 1..=args.runs {
         let r = raw(&base, &topic, args.partitions, n).await?;
         let rate = n as f64 / r.secs;
@@ -257,7 +492,7 @@ pub async fn run(action: BenchAction) -> Result<(), Error> {
             "round {round}: raw consume {rate:>10.0} rec/s, {:.2} CPU s/M",
             r.cpu * 1e6 / n as f64
         );
-        for (ordering, series) in eo.iter_mut() {
+        for (ordering, step, series) in eo.iter_mut() {
             let (p, m) = exactly_once(
                 &base,
                 &topic,
@@ -265,6 +500,7 @@ pub async fn run(action: BenchAction) -> Result<(), Error> {
                 *ordering,
                 durability,
                 (args.max_in_flight, args.per_partition),
+                *step,
             )
             .await?;
             let r = n as f64 / p.secs;
@@ -273,7 +509,8 @@ pub async fn run(action: BenchAction) -> Result<(), Error> {
             series.fsyncs.push(p.fsyncs as f64 / p.secs);
             series.ratios.push(r / rate);
             println!(
-                "round {round}: exactly-once {ordering:?}: {r:>10.0} rec/s, {:.2} CPU s/M, {:.0} fsyncs/s, {:.2}x raw (skipped {}, conflicts {})",
+                "round {round}: exactly-once {ordering:?}{}: {r:>10.0} rec/s, {:.2} CPU s/M, {:.0} fsyncs/s, {:.2}x raw (skipped {}, conflicts {})",
+                if *step { "+step" } else { "" },
                 p.cpu * 1e6 / n as f64,
                 p.fsyncs as f64 / p.secs,
                 r / rate,
@@ -287,7 +524,7 @@ pub async fn run(action: BenchAction) -> Result<(), Error> {
     );
     println!("|---|---|---|---|---|");
     raw_series.print();
-    for (_, series) in eo.iter_mut() {
+    for (_, _, series) in eo.iter_mut() {
         series.print();
     }
     if args.live_rate > 0 {
