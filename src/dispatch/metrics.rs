@@ -15,7 +15,6 @@ pub(crate) struct Metrics {
     pub retried: AtomicU64,
     pub failed_attempts: AtomicU64,
     pub dead_lettered: AtomicU64,
-    pub in_flight: AtomicU64,
     pub commits: AtomicU64,
     pub commit_failures: AtomicU64,
     pub last_commit: Mutex<Option<SystemTime>>,
@@ -85,7 +84,12 @@ pub struct MetricsSnapshot {
 }
 
 impl Metrics {
-    pub fn snapshot(&self, group: &str, lag: Vec<(TopicPartition, i64)>) -> MetricsSnapshot {
+    pub fn snapshot(
+        &self,
+        group: &str,
+        lag: Vec<(TopicPartition, i64)>,
+        in_flight: u64,
+    ) -> MetricsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         MetricsSnapshot {
             group: group.to_string(),
@@ -96,7 +100,7 @@ impl Metrics {
             retried: get(&self.retried),
             failed_attempts: get(&self.failed_attempts),
             dead_lettered: get(&self.dead_lettered),
-            in_flight: get(&self.in_flight),
+            in_flight,
             commits: get(&self.commits),
             commit_failures: get(&self.commit_failures),
             last_commit: *self.last_commit.lock().unwrap_or_else(|p| p.into_inner()),

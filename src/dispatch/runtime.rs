@@ -188,6 +188,8 @@ pub(crate) struct Shared {
     wake: Notify,
     /// Workflow tasks alive, all partitions.
     in_flight: AtomicUsize,
+    /// Records in the partitions' `held` queues, all partitions.
+    held: AtomicUsize,
     epochs: AtomicU64,
     stopping: AtomicBool,
     /// Set with `fatal` (read per record without the watch's lock).
@@ -233,6 +235,7 @@ pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>
         attention: Mutex::new(BTreeSet::new()),
         wake: Notify::new(),
         in_flight: AtomicUsize::new(0),
+        held: AtomicUsize::new(0),
         epochs: AtomicU64::new(0),
         stopping: AtomicBool::new(false),
         failed: AtomicBool::new(false),
@@ -307,7 +310,7 @@ pub(crate) async fn run(
                     committing = Some(tokio::spawn(async move { s.commit(None).await }));
                 }
             }
-            r = consumer.recv() => match r {
+            r = consumer.recv(), if shared.receiving() => match r {
                 Ok(record) => {
                     // Take what else is ready, so that a partition's records start as a unit.
                     received.push(record);
@@ -382,7 +385,17 @@ impl Shared {
                 }
             }
         }
-        self.metrics.snapshot(&self.group, lag)
+        // Received and not finished: pending in the owned partitions, plus the tasks of ended
+        // assignments still running.
+        let pending: usize = self.lock().values().map(|p| p.pending.len()).sum();
+        let orphaned: usize = self
+            .orphans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .sum();
+        self.metrics
+            .snapshot(&self.group, lag, (pending + orphaned) as u64)
     }
 
     fn has_room(&self, part: &Part) -> bool {
@@ -524,7 +537,6 @@ impl Shared {
             return Admit::Skipped;
         }
         part.pending.insert(offset);
-        Metrics::add(&self.metrics.in_flight, 1);
         let room = if continuing {
             self.has_room(part)
         } else {
@@ -533,6 +545,7 @@ impl Shared {
         if !part.held.is_empty() || !room {
             // The partition is paused until its held records run.
             part.held.push_back(record);
+            self.held.fetch_add(1, AtomicOrdering::SeqCst);
             if !part.paused {
                 part.paused = true;
                 consumer
@@ -544,6 +557,22 @@ impl Shared {
         part.running += 1;
         self.in_flight.fetch_add(1, AtomicOrdering::SeqCst);
         Admit::Start(record)
+    }
+
+    /// Drops the held records of `part` (they were never started: still pending, never committed
+    /// past).
+    fn clear_held(&self, part: &mut Part) {
+        self.held.fetch_sub(part.held.len(), AtomicOrdering::SeqCst);
+        part.held.clear();
+    }
+
+    /// Whether the dispatch loop takes more records from the consumer: not while the records
+    /// held for room (all partitions) reach `max_in_flight`, so that memory stays within about
+    /// twice the in-flight bound however many partitions wait. Held records always move on or
+    /// are dropped (room frees as workflows end; a halt or revoke drops them), and each move
+    /// wakes the loop.
+    fn receiving(&self) -> bool {
+        self.held.load(AtomicOrdering::SeqCst) < self.settings.max_in_flight.max(1)
     }
 
     /// Releases held records that have room, and applies pauses and resumes.
@@ -564,6 +593,7 @@ impl Shared {
             if !part.revoking && !part.halted && self.may_start(part, part.held.len()) {
                 let n = self.room(part).min(part.held.len());
                 released.extend(part.held.drain(..n));
+                self.held.fetch_sub(n, AtomicOrdering::SeqCst);
                 part.running += n;
                 self.in_flight.fetch_add(n, AtomicOrdering::SeqCst);
             }
@@ -728,7 +758,6 @@ impl Shared {
                 if done {
                     part.pending.remove(&offset);
                     part.done.insert(offset);
-                    self.metrics.in_flight.fetch_sub(1, AtomicOrdering::Relaxed);
                 }
             }
             if !part.held.is_empty() {
@@ -781,7 +810,7 @@ impl Shared {
         {
             part.halted = true;
             part.open.store(false, AtomicOrdering::SeqCst);
-            part.held.clear();
+            self.clear_held(part);
         }
         drop(parts);
         tracing::error!(group = %self.group, partition = %t.tp, offset, error, "every attempt failed; partition halted");
@@ -1580,7 +1609,7 @@ impl Shared {
                 if let Some(p) = parts.get_mut(tp) {
                     p.revoking = true;
                     p.open.store(false, AtomicOrdering::SeqCst);
-                    p.held.clear();
+                    self.clear_held(p);
                 }
             }
         }
@@ -1625,6 +1654,7 @@ impl Shared {
     /// lock held (lock order: partitions, then orphans), as `finish` decrements.
     fn orphan(&self, tp: &TopicPartition, part: &Part) {
         part.open.store(false, AtomicOrdering::SeqCst);
+        self.held.fetch_sub(part.held.len(), AtomicOrdering::SeqCst);
         if part.running > 0 {
             *self
                 .orphans

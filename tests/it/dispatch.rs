@@ -464,6 +464,8 @@ async fn with_the_halt_policy_a_poison_record_pins_the_commit() {
         0,
         "records after the poison ran"
     );
+    // Stopped: the partitions were let go, and with them the records held behind the poison.
+    assert_eq!(m.in_flight, 0, "in flight after the runtime stopped");
     let c = committed(&group, &topic, 2).await;
     assert_eq!(c[&0], 12, "the commit must stay at the poison record");
     assert_eq!(c[&1], 20);
