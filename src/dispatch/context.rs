@@ -82,7 +82,14 @@ struct Inner {
     steps: Mutex<Steps>,
     conflicts: AtomicU32,
     env: Arc<ContextEnv>,
+    /// In an ordered unit: where to ask, before the first step, transaction, send or sleep,
+    /// that the completions of the records before this one be made durable first.
+    turn: Option<Turn>,
+    turn_taken: std::sync::atomic::AtomicBool,
 }
+
+/// A request for one's turn: answered (or dropped) once everything before is durable.
+pub(crate) type Turn = tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>;
 
 /// What every context of one runtime shares: the journal, the producer for `ctx.send`, and the
 /// lane where transactions re-run after a conflict take turns (so that on a hot key re-runs
@@ -143,7 +150,7 @@ impl WorkflowContext {
             producer,
             lane,
         });
-        Self::load_in(key, attempt, &env, fresh)
+        Self::load_in(key, attempt, &env, fresh, None)
     }
 
     /// As [`load`](Self::load), with the journal, producer and lane of `env` (shared by every
@@ -153,6 +160,7 @@ impl WorkflowContext {
         attempt: u32,
         env: &Arc<ContextEnv>,
         fresh: bool,
+        turn: Option<Turn>,
     ) -> Result<Self, JournalError> {
         let mut recorded = Vec::new();
         let steps = if fresh {
@@ -180,6 +188,8 @@ impl WorkflowContext {
                 steps: Mutex::new(Steps { recorded, next: 0 }),
                 conflicts: AtomicU32::new(0),
                 env: env.clone(),
+                turn,
+                turn_taken: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -205,6 +215,25 @@ impl WorkflowContext {
     /// before it committed.
     pub fn conflicts(&self) -> u32 {
         self.inner.conflicts.load(AtomicOrdering::Relaxed)
+    }
+
+    /// Takes the next step index; returns the recorded step there, if any. When there is none
+    /// (the step is to run now), waits for this record's turn first (see [`Inner::turn`]), so
+    /// that in `Ordering::Partition` nothing of record n+1 becomes durable (or runs a step's
+    /// effect) before record n's completion is durable.
+    async fn begin_step(&self, name: &str) -> Result<(u32, Option<StepRecord>), WorkflowError> {
+        let (index, recorded) = self.next_step(name)?;
+        if recorded.is_none()
+            && let Some(turn) = &self.inner.turn
+            && !self.inner.turn_taken.swap(true, AtomicOrdering::SeqCst)
+        {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if turn.send(tx).is_ok() {
+                // A dropped answer means the unit stopped waiting (the runtime stops).
+                let _ = rx.await;
+            }
+        }
+        Ok((index, recorded))
     }
 
     /// Takes the next step index; returns the recorded step there, if any.
@@ -349,7 +378,7 @@ impl WorkflowContext {
         Fut: Future<Output = Result<T, E>>,
         E: Into<WorkflowError>,
     {
-        let (index, recorded) = self.next_step(name)?;
+        let (index, recorded) = self.begin_step(name).await?;
         if let Some(r) = recorded {
             return self.decode(&r);
         }
@@ -402,7 +431,7 @@ impl WorkflowContext {
         E: Into<WorkflowError>,
     {
         const NAME: &str = "transaction";
-        let (index, recorded) = self.next_step(NAME)?;
+        let (index, recorded) = self.begin_step(NAME).await?;
         if let Some(r) = recorded {
             return self.decode(&r);
         }
@@ -432,7 +461,7 @@ impl WorkflowContext {
     /// restart the workflow waits only for what is left of it.
     pub async fn sleep(&self, duration: Duration) -> Result<(), WorkflowError> {
         const NAME: &str = "sleep";
-        let (index, recorded) = self.next_step(NAME)?;
+        let (index, recorded) = self.begin_step(NAME).await?;
         let wake_ms: i64 = match recorded {
             Some(r) => self.decode(&r)?,
             None => {
@@ -461,7 +490,7 @@ impl WorkflowContext {
     pub async fn send(&self, mut record: ProducerRecord) -> Result<Sent, WorkflowError> {
         const INTENTS: &str = "kafka-once-send-intents";
         let name = format!("send {}", record.topic);
-        let (index, recorded) = self.next_step(&name)?;
+        let (index, recorded) = self.begin_step(&name).await?;
         if let Some(r) = recorded {
             return self.decode(&r);
         }

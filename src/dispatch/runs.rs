@@ -18,6 +18,16 @@ impl RunSet {
     }
 
     pub fn insert(&mut self, offset: i64) {
+        // Offsets mostly arrive in order: extend the last run.
+        if let Some(mut last) = self.runs.last_entry() {
+            if *last.get() == offset {
+                *last.get_mut() = offset + 1;
+                return;
+            }
+            if *last.key() <= offset && offset < *last.get() {
+                return;
+            }
+        }
         if self.contains(offset) {
             return;
         }
@@ -57,6 +67,40 @@ impl RunSet {
         self.runs.insert(lo, hi);
     }
 
+    /// Removes every offset of `start..end`.
+    pub fn remove_range(&mut self, start: i64, end: i64) {
+        if end <= start {
+            return;
+        }
+        // The runs that overlap [start, end) are the last ones beginning before `end`.
+        let overlapping: Vec<(i64, i64)> = self
+            .runs
+            .range(..end)
+            .rev()
+            .take_while(|&(_, &e)| e > start)
+            .map(|(&s, &e)| (s, e))
+            .collect();
+        for (s, e) in overlapping {
+            self.runs.remove(&s);
+            if s < start {
+                self.runs.insert(s, start);
+            }
+            if e > end {
+                self.runs.insert(end, e);
+            }
+        }
+    }
+
+    /// The smallest offset in the set.
+    pub fn first(&self) -> Option<i64> {
+        self.runs.first_key_value().map(|(&s, _)| s)
+    }
+
+    /// How many offsets the set holds.
+    pub fn len(&self) -> u64 {
+        self.runs.iter().map(|(&s, &e)| (e - s) as u64).sum()
+    }
+
     /// Whether any offset of `start..end` is in the set.
     pub fn intersects(&self, start: i64, end: i64) -> bool {
         start < end
@@ -91,7 +135,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn behaves_like_a_set(ops in proptest::collection::vec((0i64..200, 0u8..3, 0i64..9), 0..300)) {
+        fn behaves_like_a_set(ops in proptest::collection::vec((0i64..200, 0u8..4, 0i64..9), 0..300)) {
             let mut runs = RunSet::default();
             let mut set = BTreeSet::new();
             for (o, kind, len) in ops {
@@ -104,6 +148,10 @@ mod tests {
                         runs.insert(o);
                         set.insert(o);
                     }
+                    2 => {
+                        runs.remove_range(o, o + len);
+                        set.retain(|x| !(o..o + len).contains(x));
+                    }
                     _ => {
                         runs.insert_range(o, o + len);
                         set.extend(o..o + len);
@@ -111,6 +159,9 @@ mod tests {
                 }
                 let flat: Vec<i64> = runs.runs().flat_map(|(s, e)| s..e).collect();
                 prop_assert_eq!(&flat, &set.iter().copied().collect::<Vec<_>>());
+                prop_assert_eq!(runs.len(), set.len() as u64);
+                prop_assert_eq!(runs.first(), set.first().copied());
+
                 // Runs are never adjacent (they would have merged).
                 let v: Vec<(i64, i64)> = runs.runs().collect();
                 for w in v.windows(2) {

@@ -38,7 +38,7 @@ use crate::journal::{
 use crate::producer::{Producer, ProducerRecord};
 
 use super::completion_map;
-use super::context::{ContextEnv, ProducerSource};
+use super::context::{ContextEnv, ProducerSource, Turn};
 use super::direct::{self, DeadLetter, WorkflowRecord, WorkflowStatus};
 use super::metrics::{Halted, Metrics, MetricsSnapshot};
 use super::runs::RunSet;
@@ -115,7 +115,7 @@ struct Part {
     /// One past the last record received.
     next: Option<i64>,
     /// Received and not finished: the commit stays at the smallest.
-    pending: BTreeSet<i64>,
+    pending: RunSet,
     /// Finished, above the commit point: completed in this assignment, or known finished when
     /// it began (from the journal and the commit's completion map). A received record found
     /// here is skipped.
@@ -166,7 +166,7 @@ impl Part {
     /// The offset to commit: the first received record not finished, else one past the last
     /// received, else the committed offset we started from.
     fn commit_point(&self) -> Option<i64> {
-        self.pending.first().copied().or(self.next).or(self.base)
+        self.pending.first().or(self.next).or(self.base)
     }
 }
 
@@ -387,7 +387,7 @@ impl Shared {
         }
         // Received and not finished: pending in the owned partitions, plus the tasks of ended
         // assignments still running.
-        let pending: usize = self.lock().values().map(|p| p.pending.len()).sum();
+        let pending: u64 = self.lock().values().map(|p| p.pending.len()).sum();
         let orphaned: usize = self
             .orphans
             .lock()
@@ -395,7 +395,7 @@ impl Shared {
             .values()
             .sum();
         self.metrics
-            .snapshot(&self.group, lag, (pending + orphaned) as u64)
+            .snapshot(&self.group, lag, pending + orphaned as u64)
     }
 
     fn has_room(&self, part: &Part) -> bool {
@@ -523,7 +523,7 @@ impl Shared {
         if part.next.is_some_and(|n| offset < n) {
             // Delivered again within the assignment (the fetcher reset its position): only
             // records never seen before may start.
-            if part.pending.contains(&offset)
+            if part.pending.contains(offset)
                 || part.done.contains(offset)
                 || part.commit_point().is_some_and(|c| offset < c)
             {
@@ -754,11 +754,20 @@ impl Shared {
             && part.epoch == t.epoch
         {
             part.running -= n;
-            for &(offset, done) in finished {
-                if done {
-                    part.pending.remove(&offset);
-                    part.done.insert(offset);
+            // By stretches of consecutive offsets (a unit's are), not one by one.
+            let mut done: Vec<i64> = finished.iter().filter(|f| f.1).map(|f| f.0).collect();
+            done.sort_unstable();
+            let mut i = 0;
+            while i < done.len() {
+                let start = done[i];
+                let mut end = start + 1;
+                i += 1;
+                while i < done.len() && done[i] <= end {
+                    end = end.max(done[i] + 1);
+                    i += 1;
                 }
+                part.pending.remove_range(start, end);
+                part.done.insert_range(start, end);
             }
             if !part.held.is_empty() {
                 drop(parts);
@@ -978,6 +987,12 @@ impl Shared {
         };
         if self.settings.ordering == Ordering::Partition {
             let mut stop = false;
+            // A record's first step, transaction, send or sleep waits here until the
+            // completions of the records before it are durable: record n+1 may run while n's
+            // completion is on its way to the disk, but nothing of it becomes durable (or runs
+            // a step's effect) before n's completion.
+            let (turn, mut turns) = tokio::sync::mpsc::unbounded_channel();
+            let mut waiting: Option<oneshot::Sender<()>> = None;
             for (i, item) in items.iter().enumerate() {
                 if stop || !self.may_run(unit) {
                     self.settle(end, items, vec![(i, Outcome::Abandoned)]);
@@ -985,23 +1000,37 @@ impl Shared {
                     stop = true;
                     continue;
                 }
-                let first = match self.try_first(item) {
+                let first = match self.try_first(item, Some(&turn)) {
                     Ok(first) => first,
                     Err(attempt) => {
                         let attempt = attempt.finish(self);
                         tokio::pin!(attempt);
                         // While it runs: send what waited long enough, report what became
-                        // durable.
+                        // durable, and give it its turn once everything before it is.
                         loop {
                             let due = oldest.map(|t| t + UNIT_FLUSH_AFTER);
                             tokio::select! {
                                 r = &mut attempt => break r,
+                                Some(waiter) = turns.recv() => {
+                                    flush(&mut unflushed, &mut writes);
+                                    oldest = None;
+                                    if writes.is_empty() {
+                                        let _ = waiter.send(());
+                                    } else {
+                                        waiting = Some(waiter);
+                                    }
+                                }
                                 _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                                     flush(&mut unflushed, &mut writes);
                                     oldest = None;
                                 }
                                 Some(r) = writes.next(), if !writes.is_empty() => {
                                     all &= self.settle(end, items, r);
+                                    if writes.is_empty()
+                                        && let Some(waiter) = waiting.take()
+                                    {
+                                        let _ = waiter.send(());
+                                    }
                                 }
                             }
                         }
@@ -1049,7 +1078,7 @@ impl Shared {
             // others run on concurrently.
             let mut running = FuturesUnordered::new();
             for (i, item) in items.iter().enumerate() {
-                let begun = match self.try_first(item) {
+                let begun = match self.try_first(item, None) {
                     Ok(First::Succeeded) => {
                         unflushed.push(i);
                         continue;
@@ -1109,15 +1138,17 @@ impl Shared {
     /// it once: a workflow that finishes without waiting (most do, or their awaits are ready)
     /// is done here, with no task, timer or queue node of its own. Otherwise the attempt is
     /// returned to be awaited ([`Attempt::finish`]). Its retries are up to the caller.
-    fn try_first(&self, item: &Item) -> Result<First, Attempt> {
+    fn try_first(&self, item: &Item, turn: Option<&Turn>) -> Result<First, Attempt> {
         let span = tracing::info_span!("workflow", key = %item.key);
-        let ctx = match WorkflowContext::load_in(item.key.clone(), 1, &self.ctx_env, true) {
-            Ok(ctx) => ctx,
-            Err(e) => {
-                self.fail(e);
-                return Ok(First::Abandoned);
-            }
-        };
+        let ctx =
+            match WorkflowContext::load_in(item.key.clone(), 1, &self.ctx_env, true, turn.cloned())
+            {
+                Ok(ctx) => ctx,
+                Err(e) => {
+                    self.fail(e);
+                    return Ok(First::Abandoned);
+                }
+            };
         let msg = KafkaMessage::new(item.record.clone(), item.key.clone());
         let polled = {
             let _entered = span.enter();
@@ -1193,6 +1224,8 @@ impl Shared {
                     // Steps exist only if the workflow ran before: in an earlier process (a
                     // started entry), an earlier attempt here, or an ended assignment's task.
                     attempt == 1 && !unit.check,
+                    // Retries run after the records before are durable (see `run_unit`).
+                    None,
                 )
             }) {
                 Ok(ctx) => ctx,
@@ -1566,7 +1599,7 @@ impl Shared {
                 open: Arc::new(AtomicBool::new(true)),
                 base,
                 next: None,
-                pending: BTreeSet::new(),
+                pending: RunSet::default(),
                 done,
                 attempts,
                 started_runs,

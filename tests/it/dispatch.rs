@@ -859,3 +859,56 @@ async fn a_journal_write_failure_stops_the_runtime_and_commits_nothing_past_dura
     }
     eprintln!("stopped after {processed} completions; committed {committed:?}");
 }
+
+/// `Ordering::Partition` runs a unit's records one after another and sends their completions
+/// together; a record's first step (here: every odd offset's) must still wait until the record
+/// before it is durably complete, or a crash could leave record n+1's step recorded (and its
+/// effect done) with record n to run again after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_order_a_step_runs_only_after_the_record_before_is_durably_complete() {
+    use kafka_once::journal::Entry;
+    let topic = common::unique("in-order-steps");
+    let group = common::unique("in-order-steps-g");
+    let cluster = common::cluster().await;
+    cluster
+        .create_topic(NewTopic::new(&topic, 2))
+        .await
+        .unwrap();
+    let values: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+    produce_to(&topic, 0, &values).await;
+    produce_to(&topic, 1, &values).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(KafkaOnce::open(dir.path()).unwrap().handle_signals(false));
+    let journal = app.journal().clone();
+    let (checked, early) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (c, e) = (checked.clone(), early.clone());
+    app.kafka_consumer(runtime_config(&group), [topic.clone()])
+        .in_order(true)
+        .workflow(move |ctx: WorkflowContext, msg: KafkaMessage| {
+            let (journal, c, e) = (journal.clone(), c.clone(), e.clone());
+            async move {
+                if msg.offset() % 2 == 1 {
+                    let mut before = msg.idempotency_key().clone();
+                    before.offset -= 1;
+                    ctx.step("check the record before", || async {
+                        let done = matches!(journal.get(&before)?, Some(Entry::Completed { .. }));
+                        c.fetch_add(1, AtomicOrdering::SeqCst);
+                        if !done {
+                            e.fetch_add(1, AtomicOrdering::SeqCst);
+                        }
+                        Ok::<bool, WorkflowError>(done)
+                    })
+                    .await?;
+                }
+                Ok::<(), WorkflowError>(())
+            }
+        })
+        .unwrap();
+    run_until(app.clone(), |a| processed(a) >= 600).await;
+    assert_eq!(checked.load(AtomicOrdering::SeqCst), 300);
+    assert_eq!(
+        early.load(AtomicOrdering::SeqCst),
+        0,
+        "steps that ran before the record before them was durably complete"
+    );
+}
