@@ -51,8 +51,13 @@
 //! - **Recovery.** On assignment the runtime loads the partition's journal entries and the
 //!   commit's completion map; finished records are skipped without calling the workflow, started
 //!   ones run again with their attempt count increased.
-//! - **Ordering.** [`Ordering::Partition`]: a record's workflow starts only after the previous
-//!   record of its partition finished durably. [`Ordering::Key`]: the same per key.
+//! - **Ordering.** [`Ordering::Partition`]: a partition's records run one at a time in offset
+//!   order, and their completions become durable in that order. Record n+1's workflow starts
+//!   once n's returned, while n's completion may still be on its way to the disk (several go
+//!   to the disk together); nothing of n+1 becomes durable, and no step, transaction, send or
+//!   sleep of it runs, before n's completion is durable. After a crash, the records whose
+//!   completion was not durable run again, in order. [`Ordering::Key`]: sequential per key,
+//!   each record starting after the previous one of its key finished durably.
 //!   [`Ordering::None`]: concurrent, up to the in-flight bounds.
 //! - **Failures.** Errors and panics are retried with exponential backoff
 //!   ([`RetryPolicy`]); after the last attempt the [`FailurePolicy`] applies: copy to a
@@ -109,7 +114,9 @@ pub enum Ordering {
     /// Concurrent, up to the in-flight bounds. The default.
     #[default]
     None,
-    /// Within a partition, strictly sequential by offset; partitions run in parallel.
+    /// Within a partition, strictly sequential by offset; partitions run in parallel. A
+    /// workflow's steps, transactions, sends and sleeps run only after the previous record's
+    /// completion is durable (see the [module docs](self)).
     Partition,
     /// Sequential per record key within a partition (null keys form one sequence).
     Key,
