@@ -221,19 +221,6 @@ fn tail(log: &Path) -> String {
     lines.join("\n")
 }
 
-async fn committed(probe: &GroupConsumer, tps: &[TopicPartition]) -> BTreeMap<i32, i64> {
-    for _ in 0..50 {
-        if let Ok(c) = probe.committed(tps).await {
-            return c
-                .into_iter()
-                .map(|(tp, o)| (tp.partition, o.offset))
-                .collect();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("cannot read the committed offsets");
-}
-
 async fn run_case(case: Case) {
     let topic = common::unique("model");
     let group = format!("{topic}-g");
@@ -304,7 +291,7 @@ async fn run_case(case: Case) {
             Op::Leave => b.stop().await,
         }
         // Commits never go back.
-        let now = committed(&probe, &tps).await;
+        let now = common::committed(&probe, &tps).await;
         for (p, o) in &now {
             let before = last_commit.get(p).copied().unwrap_or(0);
             assert!(
@@ -320,7 +307,7 @@ async fn run_case(case: Case) {
     a.start(&case, &topic, &group);
     let start = Instant::now();
     loop {
-        let now = committed(&probe, &tps).await;
+        let now = common::committed(&probe, &tps).await;
         if ends
             .iter()
             .all(|(p, e)| now.get(p).copied().unwrap_or(0) >= *e)
@@ -397,7 +384,7 @@ async fn check_commits_covered(
     data: &HashSet<(i32, i64)>,
     members: &[&Member],
 ) {
-    let commits = committed(probe, tps).await;
+    let commits = common::committed(probe, tps).await;
     let done: Vec<HashMap<Vec<u8>, u64>> = members.iter().map(|m| m.done()).collect();
     for &(p, o) in data {
         if o < commits.get(&p).copied().unwrap_or(0) {
