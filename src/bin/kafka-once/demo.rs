@@ -105,6 +105,10 @@ pub struct WorkerArgs {
     /// The first attempt panics for every record whose offset + 2 is a multiple of N.
     #[arg(long, value_name = "N")]
     pub panic_every: Option<u64>,
+    /// Every attempt fails for records whose value is VALUE (with the halt policy, the
+    /// partition stops there).
+    #[arg(long, value_name = "VALUE")]
+    pub poison: Option<String>,
 }
 
 fn worker_config(
@@ -139,6 +143,7 @@ pub async fn worker(args: WorkerArgs) -> Result<(), Error> {
         handler_delay: Duration::from_millis(args.delay_ms),
         fail_every: args.fail_every,
         panic_every: args.panic_every,
+        poison: args.poison.map(String::into_bytes),
         workflow: if args.steps {
             DemoWorkflow::Steps {
                 kill_after: args.kill_after_step,
