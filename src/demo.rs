@@ -9,7 +9,9 @@
 //! - `order`: partition → completions that did not directly follow the previous one (u64 BE).
 //!
 //! Before its transaction it appends `partition offset attempt` to a side-effect ledger file (not
-//! transactional, like any external effect), which shows how often workflows ran. The `last` and `order` keyspaces are kept only in ordered modes (in `Ordering::None`
+//! transactional, like any external effect), which shows how often workflows ran, and logs the
+//! run at debug (target `kafka_once::demo`), in order with the group's events in the worker's log.
+//! The `last` and `order` keyspaces are kept only in ordered modes (in `Ordering::None`
 //! they would be one hot key per partition that every workflow conflicts on).
 
 use std::collections::{BTreeMap, HashMap};
