@@ -19,9 +19,10 @@
 //! - right after the member logged a partition assignment (it is restarted first): the
 //!   committed offsets just fetched, the first records arriving;
 //! - right after an OffsetCommit the broker applied, whose response the proxy swallowed: the
-//!   completions below it are durable and committed, the member does not know it;
-//! - right after the member logged "partitions revoked" when the second member joins: fenced,
-//!   waiting for its running workflows or committing them.
+//!   completions below it are durable and committed, the member does not know it (when the
+//!   second member runs too, the lost response may have been that member's);
+//! - right after the member logged "partitions revoked" when the second member joins: its
+//!   fetcher unassigned, the revoke (fence, wait for running workflows, commit) under way.
 //!
 //! Not hit deterministically: the instant between a completion's fsync and the next commit (no
 //! outside sign marks it); the mid-workflow kill lands there only by chance.
