@@ -2,15 +2,17 @@
 //! and panics on first attempts) and a sequence of operations: produce, a Java transaction that
 //! commits or aborts, a poison record (every attempt fails: the partition halts), let the
 //! workers run, SIGKILL the first member at one of several boundaries and restart it, a second
-//! member (its own journal, as on another machine) joining and leaving, and a lost OffsetCommit
-//! response (an ambiguous commit: the broker applied it, the member never learns).
+//! member (its own journal, as on another machine) joining and leaving, a lost OffsetCommit
+//! response (an ambiguous commit: the broker applied it, the member never learns), and (soak
+//! mode; once in the tour in CI) the first member cut off past its session timeout.
 //!
-//! The members are `kafka-once demo-worker` child processes. They reach a one-node broker of
-//! the test's own through the in-process [`FaultProxy`], which loses commit responses on demand;
-//! the test's producer, probe and Java peer talk to the broker directly. With `KAFKA_BOOTSTRAP`
-//! set the members use that broker directly and, there being no proxy, the two operations that
-//! need one (a lost commit response, a kill right after an applied commit) are skipped; the rest
-//! of the test runs.
+//! The members are `kafka-once demo-worker` child processes on a one-node broker of the test's
+//! own. The first member (static: `group.instance.id`) reaches it through the in-process
+//! [`FaultProxy`], which loses its commit responses or cuts it off on demand; the second member
+//! (dynamic) and the test's producer, probe and Java peer talk to the broker directly. With
+//! `KAFKA_BOOTSTRAP` set every member uses that broker directly and, there being no proxy, the
+//! operations that need one (a lost commit response, a kill right after an applied commit, a
+//! cut) are skipped; the rest of the test runs.
 //!
 //! The kill boundaries, each hit deterministically by watching the member:
 //! - anywhere: at once, wherever the member is;
@@ -19,8 +21,7 @@
 //! - right after the member logged a partition assignment (it is restarted first): the
 //!   committed offsets just fetched, the first records arriving;
 //! - right after an OffsetCommit the broker applied, whose response the proxy swallowed: the
-//!   completions below it are durable and committed, the member does not know it (when the
-//!   second member runs too, the lost response may have been that member's);
+//!   completions below it are durable and committed, the member does not know it;
 //! - right after the member logged "partitions revoked" when the second member joins: its
 //!   fetcher unassigned, the revoke (fence, wait for running workflows, commit) under way.
 //!
@@ -43,21 +44,24 @@
 //!   the members are then restarted without the poison and everything completes;
 //! - offset gaps (transaction markers, aborted records) do not stall: the commit reaches the end;
 //! - no loss: every committed-data record completed, in at most one completion per journal;
-//! - ambiguous commits and kills are safe: a record completed in both journals lies in a kill's
-//!   window (the first member ran it in a life that ended in SIGKILL, at or above the commit
-//!   read right after that kill); nothing else completes twice across the members;
+//! - ambiguous commits, kills and cuts are safe: a record completed in both journals lies in the
+//!   documented window of a kill or a cut (the first member ran it in the killed life, or before
+//!   the cut healed, at or above the commit read right after the kill or as the cut began);
+//!   nothing else completes twice across the members;
 //! - re-delivery is bounded by the in-flight window: per kill, the records that ran in the
 //!   killed life and ran again in a later life of the same member (same journal) are at most
-//!   `MAX_IN_FLIGHT` (plus one per poisoned partition: a halted record is not in flight but
-//!   not finished either);
-//! - fencing after revoke or loss: in each life of each member, once the member logged a
-//!   partition revoked or lost and then joined the group again (so the revoke, with its wait for
-//!   running workflows and its commit, is over), no workflow of that partition ran until it was
-//!   assigned to the member again (read from the member's log, where the demo worker logs each
-//!   workflow run at debug; one file, in the order written);
+//!   `MAX_IN_FLIGHT` (plus one per poison record: a halted record is not in flight but not
+//!   finished either);
+//! - fencing after revoke or loss, in each life of each member, from the member's log (the demo
+//!   worker logs each workflow run at debug; one file, in the order written): once the member
+//!   logged a partition revoked or lost and then joined the group again (so the revoke, with
+//!   its wait for running workflows and its commit, is over), no workflow of that partition ran
+//!   until it was assigned to the member again; and none ran more than a second (by the log's
+//!   clock) after the line of a loss, which fences at once;
 //! - no record of an aborted transaction ever ran;
-//! - in `Ordering::Partition`, each life of each member ran each partition's records in offset order
-//!   (across a kill a record whose completion was not yet durable runs again after its successors).
+//! - in `Ordering::Partition`, each life of each member ran each partition's records in offset
+//!   order (across a kill a record whose completion was not yet durable runs again after its
+//!   successors).
 //!
 //! A failing case is shrunk (a few steps) and its seed saved in `proptest-regressions/`, which
 //! is committed. Each run starts with fixed cases: a tour that takes every operation and kill
@@ -122,8 +126,11 @@ enum Op {
     Join,
     /// Stop the second member cleanly (if it runs).
     Leave,
-    /// The response to the next OffsetCommit is lost; the members go on.
+    /// The response to the first member's next OffsetCommit is lost; the members go on.
     LostCommit,
+    /// The proxy cuts the first member off until it counts its partitions lost (its session
+    /// timeout), and two seconds more; then the cut heals.
+    Cut,
 }
 
 #[derive(Debug, Clone)]
@@ -134,8 +141,10 @@ struct Case {
     ops: Vec<Op>,
 }
 
-fn op() -> impl Strategy<Value = Op> {
+/// Cuts take a session timeout each: only in soak mode (the tour has one in CI).
+fn op(soak: bool) -> impl Strategy<Value = Op> {
     prop_oneof![
+        1 => Just(Op::Cut),
         3 => (50u16..1_500).prop_map(Op::Produce),
         1 => (1u8..20, any::<bool>()).prop_map(|(records, abort)| Op::Transaction { records, abort }),
         1 => (0..PARTITIONS).prop_map(Op::Poison),
@@ -150,14 +159,17 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Leave),
         1 => Just(Op::LostCommit),
     ]
+    .prop_filter("cuts only in soak mode", move |op| {
+        soak || !matches!(op, Op::Cut)
+    })
 }
 
-fn case() -> impl Strategy<Value = Case> {
+fn case(soak: bool) -> impl Strategy<Value = Case> {
     (
         prop_oneof![Just("none"), Just("key"), Just("partition")],
         proptest::option::of(5u64..50),
         proptest::option::of(5u64..50),
-        proptest::collection::vec(op(), 4..12),
+        proptest::collection::vec(op(soak), 4..12),
     )
         .prop_map(|(ordering, fail_every, panic_every, ops)| Case {
             ordering,
@@ -197,6 +209,10 @@ fn tour() -> Case {
             Op::Run(1_500),
             Op::Leave,
             Op::Run(1_000),
+            Op::Join,
+            Op::Run(1_000),
+            Op::Cut,
+            Op::Run(500),
             Op::Kill(Anywhere),
             Op::Restart,
             Op::Run(500),
@@ -248,7 +264,7 @@ fn regressions() -> Vec<Case> {
 struct Brokers {
     /// For the test's own clients.
     direct: String,
-    /// For the members.
+    /// For the first member (the second one is direct).
     members: String,
     proxy: Option<FaultProxy>,
 }
@@ -259,8 +275,18 @@ struct Life {
     /// The member's ledger and log from this run: byte ranges, the end set when it ended.
     ledger: (u64, Option<u64>),
     log: (u64, Option<u64>),
-    /// Ended by SIGKILL, and the committed offsets read right after.
-    killed: Option<BTreeMap<i32, i64>>,
+    /// Ended by SIGKILL.
+    killed: bool,
+    /// Where the member may have completed records another member then ran again: those it ran
+    /// in this life before a ledger position, at or above the commits then (a kill, the commits
+    /// right after it; a cut, the commits when it began).
+    windows: Vec<Window>,
+}
+
+#[derive(Debug)]
+struct Window {
+    ledger_to: u64,
+    commits: BTreeMap<i32, i64>,
 }
 
 /// One member: a demo worker with its own journal, ledger and log.
@@ -269,6 +295,8 @@ struct Member {
     /// `group.instance.id` (a static member: a restart within the session takes its
     /// partitions back without a rebalance), or none (a dynamic member leaves on a clean stop).
     instance: Option<String>,
+    /// Through the proxy, or direct.
+    bootstrap: String,
     journal: PathBuf,
     ledger: PathBuf,
     log: PathBuf,
@@ -301,10 +329,11 @@ fn read_range(path: &Path, (from, to): (u64, Option<u64>)) -> String {
 }
 
 impl Member {
-    fn new(dir: &Path, name: &'static str, instance: Option<String>) -> Member {
+    fn new(dir: &Path, name: &'static str, instance: Option<String>, bootstrap: &str) -> Member {
         Member {
             name,
             instance,
+            bootstrap: bootstrap.to_string(),
             journal: dir.join(format!("{name}-journal")),
             ledger: dir.join(format!("{name}-ledger.txt")),
             log: dir.join(format!("{name}.log")),
@@ -343,12 +372,13 @@ impl Member {
         self.lives.push(Life {
             ledger: (file_len(&self.ledger), None),
             log: (file_len(&self.log), None),
-            killed: None,
+            killed: false,
+            windows: Vec::new(),
         });
         // Each workflow run shows in the log (debug, from the demo), beside the group's events.
         let filter = format!("{},kafka_once::demo=debug", common::worker_log_filter());
         self.child = Some(common::demo_worker_logging(
-            &w.brokers.members,
+            &self.bootstrap,
             &w.topic,
             &w.group,
             &args,
@@ -481,15 +511,44 @@ fn tail(log: &Path) -> String {
 /// The records a life ran.
 type Runs = HashSet<(i32, i64)>;
 
-/// What a member's log says, in order.
+/// What a member's log says, in order; the times (µs since the epoch) from the log lines.
 #[derive(Debug, PartialEq)]
 enum Event {
     /// A workflow of this partition ran (an attempt started).
-    Run(i32, i64),
-    /// These partitions were revoked or lost.
-    Gone(Vec<i32>),
+    Run(i32, i64, Option<i64>),
+    /// These partitions were revoked (`false`) or lost (`true`).
+    Gone(Vec<i32>, bool, Option<i64>),
     Joined,
     Assigned(i32),
+}
+
+/// The time of a log line (`2026-11-28T04:35:43.123456Z ...`), in µs since the epoch.
+fn line_time(line: &str) -> Option<i64> {
+    let t = line.split_whitespace().next()?.strip_suffix('Z')?;
+    let (date, time) = t.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut h = hms.split(':').map(|x| x.parse::<i64>().ok());
+    let (hh, mm, ss) = (h.next()??, h.next()??, h.next()??);
+    let micros: i64 = format!("{frac:0<6}").get(..6)?.parse().ok()?;
+    // Anything else is not a line's time (two lines written into each other, say).
+    let valid = (1970..3000).contains(&y)
+        && (1..=12).contains(&m)
+        && (1..=31).contains(&day)
+        && (0..24).contains(&hh)
+        && (0..60).contains(&mm)
+        && (0..61).contains(&ss);
+    if !valid {
+        return None;
+    }
+    // Days from the civil date (H. Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some(((days * 24 + hh) * 60 + mm) * 60_000_000 + ss * 1_000_000 + micros)
 }
 
 fn strip_ansi(s: &str) -> String {
@@ -520,24 +579,26 @@ fn events(log: &str) -> Vec<Event> {
     let mut out = Vec::new();
     for line in log.lines() {
         let line = strip_ansi(line);
+        let at = line_time(&line);
         if let Some(i) = line.find("demo workflow run") {
             let rest = &line[i..];
             if let (Some(p), Some(o)) = (
                 number_after(rest, "partition="),
                 number_after(rest, "offset="),
             ) {
-                out.push(Event::Run(p, o));
+                out.push(Event::Run(p, o, at));
             }
         } else if let Some(i) = line
             .find("partitions revoked")
             .or_else(|| line.find("partitions lost"))
         {
+            let lost = line[i..].starts_with("partitions lost");
             let gone = line[i..]
                 .split("partition: ")
                 .skip(1)
                 .filter_map(|s| number_after(s, ""))
                 .collect();
-            out.push(Event::Gone(gone));
+            out.push(Event::Gone(gone, lost, at));
         } else if line.contains("joined the group") {
             out.push(Event::Joined);
         } else if let Some(i) = line.find("partition assigned") {
@@ -553,13 +614,20 @@ fn events(log: &str) -> Vec<Event> {
     out
 }
 
+/// A run logged this long after its partition was lost is a fencing violation, even before the
+/// member joined again: a lost partition is fenced at once (no wait, no commit), so only a
+/// workflow admitted just before can start after the line.
+const LOST_SLACK_US: i64 = 1_000_000;
+
 /// Fencing in one life's log: after a partition was revoked or lost and the member then joined
-/// again, no workflow of it runs until it is assigned again. Returns the violations and how many
-/// partitions were fenced.
+/// again, no workflow of it runs until it is assigned again; after a loss, none runs more than
+/// [`LOST_SLACK_US`] after the line either. Returns the violations and how many partitions were
+/// fenced.
 fn fencing_violations(log: &str) -> (Vec<(i32, i64)>, usize) {
     #[derive(PartialEq)]
     enum State {
-        Going,
+        /// Revoked, or lost (and when), the revoke perhaps still under way.
+        Going(Option<i64>),
         Gone,
     }
     let mut state: HashMap<i32, State> = HashMap::new();
@@ -567,14 +635,14 @@ fn fencing_violations(log: &str) -> (Vec<(i32, i64)>, usize) {
     let mut fenced = 0;
     for e in events(log) {
         match e {
-            Event::Gone(ps) => {
+            Event::Gone(ps, lost, at) => {
                 for p in ps {
-                    state.insert(p, State::Going);
+                    state.insert(p, State::Going(if lost { at } else { None }));
                 }
             }
             Event::Joined => {
                 for s in state.values_mut() {
-                    if *s == State::Going {
+                    if matches!(s, State::Going(_)) {
                         *s = State::Gone;
                         fenced += 1;
                     }
@@ -583,11 +651,13 @@ fn fencing_violations(log: &str) -> (Vec<(i32, i64)>, usize) {
             Event::Assigned(p) => {
                 state.remove(&p);
             }
-            Event::Run(p, o) => {
-                if state.get(&p) == Some(&State::Gone) {
-                    violations.push((p, o));
+            Event::Run(p, o, at) => match state.get(&p) {
+                Some(State::Gone) => violations.push((p, o)),
+                Some(State::Going(Some(lost))) if at.is_some_and(|t| t > lost + LOST_SLACK_US) => {
+                    violations.push((p, o))
                 }
-            }
+                _ => {}
+            },
         }
     }
     (violations, fenced)
@@ -608,6 +678,7 @@ struct Tally {
     /// Boundaries that could not be hit (no proxy, or nothing to commit), killed anywhere instead.
     missed: BTreeMap<Boundary, usize>,
     lost_commits: usize,
+    cuts: usize,
     skipped: usize,
     poisons: usize,
     /// Partitions seen halted by a poison record, their commit pinned.
@@ -692,12 +763,56 @@ impl Model<'_> {
         );
     }
 
+    /// Waits until the first member (running) is out of any rebalance: its last group event is
+    /// a partition assignment, and no other came for a second and a half (three heartbeats). A
+    /// member cut off while it rejoins owns nothing and has nothing to lose.
+    async fn a_settled(&mut self) {
+        const EVENTS: [&str; 5] = [
+            "partitions revoked",
+            "partitions lost",
+            "joined the group",
+            "partition assigned",
+            "rejoining",
+        ];
+        let start = Instant::now();
+        let mut seen = None;
+        loop {
+            let text = read_range(&self.a.log, (self.a.life_start(), None));
+            let group: Vec<&str> = text
+                .lines()
+                .filter(|l| EVENTS.iter().any(|e| l.contains(e)))
+                .collect();
+            if group
+                .last()
+                .is_some_and(|l| l.contains("partition assigned"))
+            {
+                if seen == Some(group.len()) {
+                    return;
+                }
+                seen = Some(group.len());
+            } else {
+                seen = None;
+            }
+            assert!(
+                self.a.running() && start.elapsed() < Duration::from_secs(60),
+                "member a never settled in the group:\n{}",
+                tail(&self.a.log)
+            );
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+        }
+    }
+
     /// After a kill of the first member: the commits then, and with the second member down, the
     /// check that they are covered by the journals.
     async fn killed(&mut self, boundary: Boundary) {
         *self.tally.kills.entry(boundary).or_default() += 1;
         let commits = common::committed(&self.probe, &self.tps).await;
-        self.a.lives.last_mut().unwrap().killed = Some(commits);
+        let life = self.a.lives.last_mut().unwrap();
+        life.killed = true;
+        life.windows.push(Window {
+            ledger_to: life.ledger.1.expect("ended"),
+            commits,
+        });
         if !self.b.running() {
             self.check_commits_covered().await;
         }
@@ -715,7 +830,7 @@ impl Model<'_> {
                 proxy.clear_drops();
                 return proxy.dropped() > before;
             }
-            assert!(self.a.running() || self.b.running());
+            assert!(self.a.running());
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         self.tally.lost_commits += 1;
@@ -859,14 +974,43 @@ impl Model<'_> {
             Op::Restart => self.start_a(),
             Op::Join => self.start_b(),
             Op::Leave => self.b.stop().await,
+            Op::Cut => {
+                let Some(proxy) = self.w.brokers.proxy.as_ref() else {
+                    self.tally.skipped += 1;
+                    return;
+                };
+                self.a_working().await;
+                self.a_settled().await;
+                let from = file_len(&self.a.log);
+                proxy.blackhole(true);
+                let commits = common::committed(&self.probe, &self.tps).await;
+                let lost = self
+                    .a
+                    .wait_log(from, "partitions lost", Duration::from_secs(30))
+                    .await;
+                // Long enough for a run after the loss to show.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let ledger_to = file_len(&self.a.ledger);
+                proxy.blackhole(false);
+                assert!(
+                    lost,
+                    "member a, cut off for 30 s, never counted its partitions lost:\n{}",
+                    tail(&self.a.log)
+                );
+                self.a
+                    .lives
+                    .last_mut()
+                    .unwrap()
+                    .windows
+                    .push(Window { ledger_to, commits });
+                self.tally.cuts += 1;
+            }
             Op::LostCommit => {
                 let Some(proxy) = self.w.brokers.proxy.as_ref() else {
                     self.tally.skipped += 1;
                     return;
                 };
-                if !self.a.running() && !self.b.running() {
-                    self.start_a();
-                }
+                self.a_working().await;
                 if self.lose_commit_response(proxy).await {
                     // The applied commit stays: no later commit takes it back.
                     for _ in 0..20 {
@@ -1003,13 +1147,15 @@ impl Model<'_> {
     /// kill's window, and nothing completed that is not data.
     fn check_journals(&mut self) {
         let done = [self.a.done(), self.b.done()];
-        let killed_lives: Vec<(Runs, &BTreeMap<i32, i64>)> = self
+        let windows: Vec<(Runs, &BTreeMap<i32, i64>)> = self
             .a
             .lives
             .iter()
-            .filter_map(|l| {
-                let c = l.killed.as_ref()?;
-                Some((self.a.runs(l).into_iter().collect(), c))
+            .flat_map(|l| {
+                l.windows.iter().map(|w| {
+                    let runs = read_range(&self.a.ledger, (l.ledger.0, Some(w.ledger_to)));
+                    (parse_ledger(&runs).into_iter().collect(), &w.commits)
+                })
             })
             .collect();
         for &(p, o) in &self.data {
@@ -1028,12 +1174,13 @@ impl Model<'_> {
             );
             if counts.iter().all(|&n| n == 1) {
                 self.tally.twice_across += 1;
-                let in_window = killed_lives.iter().any(|(runs, commits)| {
+                let in_window = windows.iter().any(|(runs, commits)| {
                     runs.contains(&(p, o)) && o >= commits.get(&p).copied().unwrap_or(0)
                 });
                 assert!(
                     in_window,
-                    "record {p}/{o} completed in both journals, outside every kill's window"
+                    "record {p}/{o} completed in both journals, outside every kill's or cut's \
+                     window"
                 );
             }
         }
@@ -1064,7 +1211,7 @@ impl Model<'_> {
         // A halted poison record is not in flight, nor finished: it runs again too.
         let bound = MAX_IN_FLIGHT + self.tally.poisons;
         for (i, life) in self.a.lives.iter().enumerate() {
-            if life.killed.is_none() {
+            if !life.killed {
                 continue;
             }
             let later: Runs = lives[i + 1..].iter().flatten().copied().collect();
@@ -1139,6 +1286,15 @@ async fn run_case(case: &Case, brokers: &Brokers) -> Tally {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
+    // The members' journals, ledgers and logs, kept for a look with KAFKA_ONCE_KEEP=1.
+    let (_dir, path) = if std::env::var_os("KAFKA_ONCE_KEEP").is_some() {
+        let kept = dir.keep();
+        eprintln!("model case files: {}", kept.display());
+        (None, kept)
+    } else {
+        let path = dir.path().to_path_buf();
+        (Some(dir), path)
+    };
     let mut m = Model {
         producer: Producer::new(direct).await.unwrap(),
         probe: GroupConsumer::new(member_config(brokers, &group))
@@ -1147,8 +1303,8 @@ async fn run_case(case: &Case, brokers: &Brokers) -> Tally {
         tps: (0..PARTITIONS)
             .map(|p| TopicPartition::new(topic.as_str(), p))
             .collect(),
-        a: Member::new(dir.path(), "a", Some(format!("{topic}-a"))),
-        b: Member::new(dir.path(), "b", None),
+        a: Member::new(&path, "a", Some(format!("{topic}-a")), &brokers.members),
+        b: Member::new(&path, "b", None, &brokers.direct),
         w: Setup {
             case,
             brokers,
@@ -1210,11 +1366,8 @@ async fn brokers() -> (Brokers, Option<LocalKafka>) {
 
 #[test]
 fn delivery_properties_hold_under_random_operations() {
-    let cases = if std::env::var_os("KAFKA_ONCE_SOAK").is_some() {
-        20
-    } else {
-        3
-    };
+    let soak = std::env::var_os("KAFKA_ONCE_SOAK").is_some();
+    let cases = if soak { 20 } else { 3 };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -1241,7 +1394,7 @@ fn delivery_properties_hold_under_random_operations() {
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);
-    let result = runner.run(&case(), |case| {
+    let result = runner.run(&case(soak), |case| {
         eprintln!("model case: {case:?}");
         run(&case);
         Ok(())
@@ -1255,7 +1408,7 @@ fn delivery_properties_hold_under_random_operations() {
 }
 
 #[test]
-fn the_fencing_check_reads_revokes_joins_and_runs_from_a_worker_log() {
+fn the_fencing_check_reads_revokes_losses_joins_and_runs_from_a_worker_log() {
     let log = "\
 2026-01-01T00:00:00.000001Z  INFO kafka_once::dispatch::runtime: partition assigned partition=t/0 committed=None
 2026-01-01T00:00:00.000002Z  INFO kafka_once::dispatch::runtime: partition assigned partition=t/1 committed=None
@@ -1266,17 +1419,27 @@ fn the_fencing_check_reads_revokes_joins_and_runs_from_a_worker_log() {
 2026-01-01T00:00:00.000007Z  INFO kafka_once::dispatch::runtime: partition assigned \x1b[3mpartition\x1b[0m\x1b[2m=\x1b[0mt/1 committed=None
 2026-01-01T00:00:00.000008Z DEBUG kafka_once::demo: demo workflow run partition=1 offset=9 attempt=1
 2026-01-01T00:00:00.000009Z DEBUG kafka_once::demo: demo workflow run partition=0 offset=7 attempt=2
+\x1b[2m2026-01-01T00:00:01.5Z\x1b[0m  WARN kafka_once::consumer::group::member: partitions lost group=g partitions=[TopicPartition { topic: \"t\", partition: 1 }] why=\"session timed out\"
+2026-01-01T00:00:02.000000Z DEBUG kafka_once::demo: demo workflow run partition=1 offset=10 attempt=1
+2026-01-01T00:00:02.600000Z DEBUG kafka_once::demo: demo workflow run partition=1 offset=11 attempt=1
 ";
+    let t0 = line_time("2026-01-01T00:00:00Z").unwrap();
+    assert_eq!(t0, 1_767_225_600_000_000);
     assert_eq!(
         events(log)[..4],
         [
             Event::Assigned(0),
             Event::Assigned(1),
-            Event::Run(0, 5),
-            Event::Gone(vec![0, 1])
+            Event::Run(0, 5, Some(t0 + 3)),
+            Event::Gone(vec![0, 1], false, Some(t0 + 4))
         ]
     );
+    assert_eq!(
+        events(log)[9],
+        Event::Gone(vec![1], true, Some(t0 + 1_500_000))
+    );
     // 0/6 ran during the revoke (before the member joined again): allowed. 0/7 ran after it
-    // joined without partition 0: fencing broken.
-    assert_eq!(fencing_violations(log), (vec![(0, 7)], 2));
+    // joined without partition 0: fencing broken. 1/10 ran half a second after partition 1 was
+    // lost (admitted before, perhaps); 1/11 more than a second after: broken.
+    assert_eq!(fencing_violations(log), (vec![(0, 7), (1, 11)], 2));
 }

@@ -130,6 +130,14 @@ fn worker_config(
 }
 
 pub async fn worker(args: WorkerArgs) -> Result<(), Error> {
+    // A panic message in one locked write: the default hook writes it in pieces to an unlocked
+    // stderr, tearing the log lines of other threads that tests parse (the injected panics).
+    std::panic::set_hook(Box::new(|info| {
+        use std::io::Write;
+        let thread = std::thread::current();
+        let message = format!("thread '{}' {info}\n", thread.name().unwrap_or("<unnamed>"));
+        let _ = std::io::stderr().lock().write_all(message.as_bytes());
+    }));
     let config = worker_config(&args.bootstrap, &args.group, args.instance_id.as_deref())?;
     run_worker(WorkerOptions {
         config,
