@@ -308,10 +308,14 @@ fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
-fn read_range(path: &Path, (from, to): (u64, Option<u64>)) -> String {
+fn read_range(path: &Path, range: (u64, Option<u64>)) -> String {
+    String::from_utf8_lossy(&read_bytes(path, range)).into_owned()
+}
+
+fn read_bytes(path: &Path, (from, to): (u64, Option<u64>)) -> Vec<u8> {
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(_) => return String::new(),
+        Err(_) => return Vec::new(),
     };
     f.seek(SeekFrom::Start(from)).unwrap();
     let mut bytes = Vec::new();
@@ -325,7 +329,7 @@ fn read_range(path: &Path, (from, to): (u64, Option<u64>)) -> String {
             f.read_to_end(&mut bytes).unwrap();
         }
     }
-    String::from_utf8_lossy(&bytes).into_owned()
+    bytes
 }
 
 impl Member {
@@ -426,9 +430,9 @@ impl Member {
         let mut pos = from;
         let mut seen = String::new();
         loop {
-            let more = read_range(&self.log, (pos, None));
+            let more = read_bytes(&self.log, (pos, None));
             pos += more.len() as u64;
-            seen.push_str(&more);
+            seen.push_str(&String::from_utf8_lossy(&more));
             if seen.contains(needle) {
                 return true;
             }
