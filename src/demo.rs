@@ -9,7 +9,9 @@
 //! - `order`: partition → completions that did not directly follow the previous one (u64 BE).
 //!
 //! Before its transaction it appends `partition offset attempt` to a side-effect ledger file (not
-//! transactional, like any external effect), which shows how often workflows ran. The `last` and `order` keyspaces are kept only in ordered modes (in `Ordering::None`
+//! transactional, like any external effect), which shows how often workflows ran, and logs the
+//! run at debug (target `kafka_once::demo`), in order with the group's events in the worker's log.
+//! The `last` and `order` keyspaces are kept only in ordered modes (in `Ordering::None`
 //! they would be one hot key per partition that every workflow conflicts on).
 
 use std::collections::{BTreeMap, HashMap};
@@ -55,6 +57,9 @@ pub struct WorkerOptions {
     /// The first attempt of every record whose offset + 2 is a multiple of this panics (after
     /// its ledger line); the retry succeeds.
     pub panic_every: Option<u64>,
+    /// Every attempt fails (after its ledger line) for records whose value is this: a poison
+    /// record, which with the default halt policy stops its partition and pins its commit.
+    pub poison: Option<Vec<u8>>,
 }
 
 /// The demo worker's workflow.
@@ -106,6 +111,7 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
     let send_to = opts.send_to.clone();
     let delay = opts.handler_delay;
     let (fail_every, panic_every) = (opts.fail_every, opts.panic_every);
+    let poison = opts.poison.clone();
     let injected = move |o: i64, attempt: u32, every: Option<u64>, shift: i64| {
         attempt == 1
             && every.is_some_and(|n| n > 0 && u64::try_from(o + shift).is_ok_and(|v| v % n == 0))
@@ -119,6 +125,7 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
             let ledger = ledger.clone();
             let marker = marker.clone();
             let send_to = send_to.clone();
+            let poison = poison.clone();
             async move {
                 let append = |line: String| -> std::io::Result<()> {
                     if let Some(l) = &ledger {
@@ -130,12 +137,18 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), DispatchError> {
                     Ok(())
                 };
                 let (p, o, attempt) = (msg.partition(), msg.offset(), ctx.attempt());
+                // Each run, in the log's order relative to the group's events (the model test
+                // checks fencing with it).
+                tracing::debug!(partition = p, offset = o, attempt, "demo workflow run");
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
                 match workflow {
                     DemoWorkflow::Tally | DemoWorkflow::Counter => {
                         append(format!("{p} {o} {attempt}\n"))?;
+                        if poison.as_deref().is_some_and(|v| v == msg.value()) {
+                            return Err(WorkflowError::from("poison record (--poison)"));
+                        }
                         if injected(o, attempt, fail_every, 1) {
                             return Err(WorkflowError::from("injected failure (--fail-every)"));
                         }

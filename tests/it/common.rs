@@ -164,6 +164,24 @@ pub fn demo_worker_at(
     args: &[&std::ffi::OsStr],
     log: &std::path::Path,
 ) -> tokio::process::Child {
+    demo_worker_logging(bootstrap, topic, group, args, log, &worker_log_filter())
+}
+
+/// The worker's log filter: `KAFKA_ONCE_LOG`, else `kafka_once=info` (assignments, revocations
+/// and losses show in the log; tests read it).
+pub fn worker_log_filter() -> String {
+    std::env::var("KAFKA_ONCE_LOG").unwrap_or_else(|_| "kafka_once=info".into())
+}
+
+/// As [`demo_worker_at`], with the worker's log filter (`KAFKA_ONCE_LOG`) given.
+pub fn demo_worker_logging(
+    bootstrap: &str,
+    topic: &str,
+    group: &str,
+    args: &[&std::ffi::OsStr],
+    log: &std::path::Path,
+    filter: &str,
+) -> tokio::process::Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -173,11 +191,7 @@ pub fn demo_worker_at(
         .arg("demo-worker")
         .args(["--bootstrap", bootstrap, "--topic", topic, "--group", group])
         .args(args)
-        // Assignments, revocations and losses show in the log (info); tests read it.
-        .env(
-            "KAFKA_ONCE_LOG",
-            std::env::var("KAFKA_ONCE_LOG").unwrap_or_else(|_| "kafka_once=info".into()),
-        )
+        .env("KAFKA_ONCE_LOG", filter)
         .stderr(log)
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -206,3 +220,26 @@ pub async fn stop_worker(child: &mut tokio::process::Child) -> std::process::Exi
 /// Held by a test while it runs a cluster of its own (three JVMs): one such test at a time on a
 /// two-core machine.
 pub static OWN_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A group's committed offsets for `tps`, as partition → offset (partitions without a commit are
+/// absent), read through `probe`; retried for up to ten seconds while the coordinator is moving
+/// or not yet reachable, then a panic.
+pub async fn committed(
+    probe: &kafka_once::consumer::group::GroupConsumer,
+    tps: &[kafka_once::consumer::TopicPartition],
+) -> std::collections::BTreeMap<i32, i64> {
+    let mut last = None;
+    for _ in 0..100 {
+        match probe.committed(tps).await {
+            Ok(c) => {
+                return c
+                    .into_iter()
+                    .map(|(tp, o)| (tp.partition, o.offset))
+                    .collect();
+            }
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("cannot read the committed offsets: {last:?}");
+}

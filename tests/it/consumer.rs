@@ -489,6 +489,11 @@ fn java_peer() -> std::process::Command {
 
 /// Writes one transaction of `values` to partition 0 with the Java transactional producer.
 pub fn java_transaction(topic: &str, id: &str, end: &str, values: &[String]) {
+    java_transaction_at(&common::bootstrap(), topic, id, end, values);
+}
+
+/// As [`java_transaction`], on the brokers at `bootstrap`.
+pub fn java_transaction_at(bootstrap: &str, topic: &str, id: &str, end: &str, values: &[String]) {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("records.jsonl");
     let lines: Vec<String> = values
@@ -497,15 +502,9 @@ pub fn java_transaction(topic: &str, id: &str, end: &str, values: &[String]) {
         .collect();
     std::fs::write(&input, lines.join("\n")).unwrap();
     let mut cmd = java_peer();
-    cmd.args([
-        "produce",
-        "--bootstrap",
-        &common::bootstrap(),
-        "--topic",
-        topic,
-    ])
-    .args(["--transactional-id", id, "--end", end])
-    .args(["--input", input.to_str().unwrap()]);
+    cmd.args(["produce", "--bootstrap", bootstrap, "--topic", topic])
+        .args(["--transactional-id", id, "--end", end])
+        .args(["--input", input.to_str().unwrap()]);
     let out = cmd.output().expect("run the Java peer");
     assert!(
         out.status.success(),

@@ -50,9 +50,8 @@ async fn proxied_cluster() -> (LocalKafka, FaultProxy) {
     (kafka, proxy)
 }
 
-async fn committed_total(probe: &GroupConsumer, tps: &[TopicPartition]) -> Option<i64> {
-    let c = probe.committed(tps).await.ok()?;
-    Some(c.values().map(|o| o.offset).sum())
+async fn committed_total(probe: &GroupConsumer, tps: &[TopicPartition]) -> i64 {
+    common::committed(probe, tps).await.values().sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,15 +130,7 @@ async fn lost_responses_resets_and_delays_complete_every_record_exactly_once() {
     for (round, fault) in all.enumerate() {
         // A round needs traffic (a commit to lose, a connection carrying 48 KiB): top the topic
         // up when little is left to do.
-        let mut done = committed_total(&probe, &tps).await;
-        for _ in 0..100 {
-            if done.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            done = committed_total(&probe, &tps).await;
-        }
-        let done = done.expect("the committed offsets can be read");
+        let done = committed_total(&probe, &tps).await;
         if end.values().sum::<i64>() - done < 3_000 {
             top_up(&direct, &topic, records, 3_000, &mut end, &mut tally).await;
             records += 3_000;
@@ -156,7 +147,7 @@ async fn lost_responses_resets_and_delays_complete_every_record_exactly_once() {
                         let c = committed_total(&probe, &tps).await;
                         fail(format!(
                             "round {round}: the response to request {nth} of API {api} never \
-                             came; committed {c:?} of {total}"
+                             came; committed {c} of {total}"
                         ));
                     }
                     if let Ok(Some(status)) = worker.try_wait() {
@@ -192,10 +183,10 @@ async fn lost_responses_resets_and_delays_complete_every_record_exactly_once() {
         let Some(after) = kill_after else {
             // Run to the end: every record committed, then a clean stop.
             let start = Instant::now();
-            while committed_total(&probe, &tps).await != Some(total) {
+            while committed_total(&probe, &tps).await != total {
                 if start.elapsed() > Duration::from_secs(180) {
                     fail(format!(
-                        "not all committed: {:?} of {total}",
+                        "not all committed: {} of {total}",
                         committed_total(&probe, &tps).await
                     ));
                 }
@@ -355,13 +346,7 @@ async fn a_member_cut_off_past_its_session_is_fenced_and_its_partitions_move() {
     let fenced_by = cut + session + Duration::from_secs(2);
     // What A committed before the cut (a commit on its way when it came has landed by now).
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let committed_at_cut: BTreeMap<i32, i64> = probe
-        .committed(&tps)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(tp, o)| (tp.partition, o.offset))
-        .collect();
+    let committed_at_cut = common::committed(&probe, &tps).await;
     produce_more(&direct, &topic, SECOND).await;
     // B takes A's partitions and completes everything produced, while A is still cut off.
     let total = (FIRST + SECOND) as u64;
@@ -398,10 +383,10 @@ async fn a_member_cut_off_past_its_session_is_fenced_and_its_partitions_move() {
     // Heal: A rejoins; everything ends completed and committed.
     proxy.blackhole(false);
     let start = Instant::now();
-    while committed_total(&probe, &tps).await != Some(total as i64) {
+    while committed_total(&probe, &tps).await != total as i64 {
         assert!(
             start.elapsed() < Duration::from_secs(120),
-            "committed {:?} of {total}; B processed {}",
+            "committed {} of {total}; B processed {}",
             committed_total(&probe, &tps).await,
             done_b()
         );

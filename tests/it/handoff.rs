@@ -3,7 +3,7 @@
 //! inside the documented window (completed locally, not yet committed when its instance died),
 //! which the test counts, reports and checks against the commits made before the kill.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -33,21 +33,9 @@ fn worker(dir: &Path, name: &str, topic: &str, group: &str) -> Child {
     common::demo_worker(topic, group, &args, &dir.join(format!("{name}.log")))
 }
 
-async fn committed(probe: &GroupConsumer, tps: &[TopicPartition]) -> BTreeMap<i32, i64> {
-    loop {
-        if let Ok(c) = probe.committed(tps).await {
-            return c
-                .into_iter()
-                .map(|(tp, o)| (tp.partition, o.offset))
-                .collect();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn wait_committed(probe: &GroupConsumer, tps: &[TopicPartition], at_least: i64) {
     let start = Instant::now();
-    while committed(probe, tps).await.values().sum::<i64>() < at_least {
+    while common::committed(probe, tps).await.values().sum::<i64>() < at_least {
         assert!(start.elapsed() < Duration::from_secs(120), "no progress");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -87,7 +75,7 @@ async fn partitions_move_between_two_instances_without_loss() {
     b = worker(dir.path(), "b", &topic, &group);
     wait_committed(&probe, &tps, total / 2).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let before_kill = committed(&probe, &tps).await;
+    let before_kill = common::committed(&probe, &tps).await;
     a.start_kill().unwrap();
     a.wait().await.unwrap();
     wait_committed(&probe, &tps, total).await;
@@ -100,7 +88,7 @@ async fn partitions_move_between_two_instances_without_loss() {
     );
     let mut missing = 0;
     let mut twice = Vec::new();
-    let end = committed(&probe, &tps).await;
+    let end = common::committed(&probe, &tps).await;
     for (&p, &e) in &end {
         for o in 0..e {
             let k = done_key(p, o).into_bytes();

@@ -137,6 +137,11 @@ impl FaultProxy {
         });
     }
 
+    /// Forgets the drops asked for with [`drop_response`](Self::drop_response) and not made yet.
+    pub fn clear_drops(&self) {
+        self.faults.drops.lock().unwrap().clear();
+    }
+
     /// Responses dropped so far.
     pub fn dropped(&self) -> u64 {
         self.faults.dropped.load(Ordering::Relaxed)

@@ -2,7 +2,6 @@
 //! bounded, pausing the fetcher instead of buffering the topic, and stay in its group (no
 //! rebalance) while commits keep following the completions.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kafka_once::cluster::NewTopic;
@@ -86,13 +85,7 @@ async fn a_slow_handler_keeps_memory_bounded_and_the_member_in_its_group() {
     let tps: Vec<TopicPartition> = (0..PARTITIONS)
         .map(|p| TopicPartition::new(topic.as_str(), p))
         .collect();
-    let committed: BTreeMap<i32, i64> = probe
-        .committed(&tps)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(tp, o)| (tp.partition, o.offset))
-        .collect();
+    let committed = common::committed(&probe, &tps).await;
     probe.close().await;
     // The log up to now (stopping revokes the partitions).
     let text = std::fs::read_to_string(&log).unwrap();

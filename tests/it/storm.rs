@@ -159,11 +159,7 @@ async fn storm(ordering: Ordering) {
         .collect();
     let wait = Instant::now();
     loop {
-        let committed: i64 = probe
-            .committed(&tps)
-            .await
-            .map(|c| c.values().map(|o| o.offset).sum())
-            .unwrap_or(0);
+        let committed: i64 = common::committed(&probe, &tps).await.values().sum();
         if committed == total {
             break;
         }

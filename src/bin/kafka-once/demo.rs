@@ -105,6 +105,10 @@ pub struct WorkerArgs {
     /// The first attempt panics for every record whose offset + 2 is a multiple of N.
     #[arg(long, value_name = "N")]
     pub panic_every: Option<u64>,
+    /// Every attempt fails for records whose value is VALUE (with the halt policy, the
+    /// partition stops there).
+    #[arg(long, value_name = "VALUE")]
+    pub poison: Option<String>,
 }
 
 fn worker_config(
@@ -126,6 +130,14 @@ fn worker_config(
 }
 
 pub async fn worker(args: WorkerArgs) -> Result<(), Error> {
+    // A panic message in one locked write: the default hook writes it in pieces to an unlocked
+    // stderr, tearing the log lines of other threads that tests parse (the injected panics).
+    std::panic::set_hook(Box::new(|info| {
+        use std::io::Write;
+        let thread = std::thread::current();
+        let message = format!("thread '{}' {info}\n", thread.name().unwrap_or("<unnamed>"));
+        let _ = std::io::stderr().lock().write_all(message.as_bytes());
+    }));
     let config = worker_config(&args.bootstrap, &args.group, args.instance_id.as_deref())?;
     run_worker(WorkerOptions {
         config,
@@ -139,6 +151,7 @@ pub async fn worker(args: WorkerArgs) -> Result<(), Error> {
         handler_delay: Duration::from_millis(args.delay_ms),
         fail_every: args.fail_every,
         panic_every: args.panic_every,
+        poison: args.poison.map(String::into_bytes),
         workflow: if args.steps {
             DemoWorkflow::Steps {
                 kill_after: args.kill_after_step,
