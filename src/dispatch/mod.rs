@@ -178,8 +178,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             ordering: Ordering::None,
-            max_in_flight: 4096,
-            max_in_flight_per_partition: 512,
+            max_in_flight: 16_384,
+            max_in_flight_per_partition: 4096,
             retry: RetryPolicy::default(),
             failure: FailurePolicy::Halt,
             commit_interval: Duration::from_secs(1),
@@ -672,14 +672,21 @@ impl ConsumerBuilder<'_> {
         self
     }
 
-    /// Records received and not finished, over all partitions. Default 4,096.
+    /// Workflows started and not durably finished, over all partitions (records received and
+    /// waiting for room add at most 2,048). Default 16,384.
+    ///
+    /// It bounds memory (the records in flight and waiting) and the records that run again
+    /// after a crash; it also bounds throughput, which is at most this many records per
+    /// journal group-commit round trip (an fsync and the dispatch around it, a few
+    /// milliseconds): with 4,096, a no-op workflow's rate stayed near 0.7 M/s on 2 cores; with
+    /// 16,384, 1.3–1.5 M/s.
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.settings.max_in_flight = n;
         self
     }
 
-    /// Records received and not finished, per partition; a partition at the bound is paused.
-    /// Default 512.
+    /// Workflows started and not durably finished, per partition; a partition at the bound is
+    /// paused. Default 4,096.
     pub fn max_in_flight_per_partition(mut self, n: usize) -> Self {
         self.settings.max_in_flight_per_partition = n;
         self

@@ -74,6 +74,9 @@ const UNIT_FLUSH_AFTER: Duration = Duration::from_millis(20);
 /// Room reserved for a unit's records when it begins (it grows up to `MAX_UNIT`).
 const UNIT_CAPACITY: usize = 64;
 
+/// Records waiting for room (all partitions) at which the dispatch loop stops taking more.
+const MAX_HELD: usize = 2 * MAX_RECEIVED;
+
 /// Most records the dispatch loop takes from the consumer at once.
 const MAX_RECEIVED: usize = 1024;
 
@@ -567,12 +570,12 @@ impl Shared {
     }
 
     /// Whether the dispatch loop takes more records from the consumer: not while the records
-    /// held for room (all partitions) reach `max_in_flight`, so that memory stays within about
-    /// twice the in-flight bound however many partitions wait. Held records always move on or
-    /// are dropped (room frees as workflows end; a halt or revoke drops them), and each move
-    /// wakes the loop.
+    /// held for room (all partitions) reach `MAX_HELD`, so that memory stays within the
+    /// in-flight bound and a little more however many partitions wait (the rest waits in the
+    /// fetcher, bounded in bytes). Held records always move on or are dropped (room frees as
+    /// workflows end; a halt or revoke drops them), and each move wakes the loop.
     fn receiving(&self) -> bool {
-        self.held.load(AtomicOrdering::SeqCst) < self.settings.max_in_flight.max(1)
+        self.held.load(AtomicOrdering::SeqCst) < MAX_HELD
     }
 
     /// Releases held records that have room, and applies pauses and resumes.

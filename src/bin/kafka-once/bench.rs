@@ -40,11 +40,11 @@ pub struct EoArgs {
     #[arg(long, default_value = "sync-data")]
     pub durability: String,
     /// The runtime's bound on records in flight, in total (`ConsumerBuilder::max_in_flight`).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 16_384)]
     pub max_in_flight: usize,
     /// The runtime's bound on records in flight per partition
     /// (`ConsumerBuilder::max_in_flight_per_partition`).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 4096)]
     pub per_partition: usize,
     /// Also run `Ordering::None` with a workflow of one checkpointed step (`ctx.step`).
     #[arg(long)]
@@ -83,7 +83,7 @@ pub struct SlowArgs {
     #[arg(long)]
     pub topic: String,
     /// Milliseconds each workflow sleeps.
-    #[arg(long, default_value_t = 80)]
+    #[arg(long, default_value_t = 250)]
     pub delay_ms: u64,
     /// Seconds to run.
     #[arg(long, default_value_t = 20)]
