@@ -21,6 +21,7 @@ use crate::journal::{
 };
 use crate::producer::{Producer, ProducerRecord};
 
+use super::message::KeyCell;
 use super::{RetryPolicy, WorkflowError};
 
 /// Errors of the step API.
@@ -77,7 +78,7 @@ pub struct WorkflowContext {
 
 /// One attempt's state, shared by the context's clones (one allocation per attempt).
 struct Inner {
-    key: Arc<RecordKey>,
+    key: Arc<KeyCell>,
     attempt: u32,
     steps: Mutex<Steps>,
     conflicts: AtomicU32,
@@ -103,7 +104,7 @@ pub(crate) struct ContextEnv {
 impl std::fmt::Debug for WorkflowContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkflowContext")
-            .field("key", &self.inner.key.to_string())
+            .field("key", &self.inner.key.get().to_string())
             .field("attempt", &self.inner.attempt)
             .finish()
     }
@@ -150,13 +151,14 @@ impl WorkflowContext {
             producer,
             lane,
         });
+        let key = Arc::new(KeyCell::from_key(Arc::unwrap_or_clone(key)));
         Self::load_in(key, attempt, &env, fresh, None)
     }
 
     /// As [`load`](Self::load), with the journal, producer and lane of `env` (shared by every
     /// context of a runtime: one allocation per context).
     pub(crate) fn load_in(
-        key: Arc<RecordKey>,
+        key: Arc<KeyCell>,
         attempt: u32,
         env: &Arc<ContextEnv>,
         fresh: bool,
@@ -166,7 +168,7 @@ impl WorkflowContext {
         let steps = if fresh {
             Vec::new()
         } else {
-            env.journal.steps(&key)?
+            env.journal.steps(key.get())?
         };
         for (index, step) in steps {
             if index > MAX_STEPS {
@@ -203,7 +205,7 @@ impl WorkflowContext {
 
     /// The record's idempotency key.
     pub fn key(&self) -> &RecordKey {
-        &self.inner.key
+        self.inner.key.get()
     }
 
     /// This run's number for the record: 1 for the first run, more after a failure or a crash.
@@ -302,7 +304,7 @@ impl WorkflowContext {
             .inner
             .env
             .journal
-            .record_step(&self.inner.key, index, &step, reads, writes)
+            .record_step(self.inner.key.get(), index, &step, reads, writes)
             .await?
         {
             FinishResult::Written => Ok(Some(value)),
@@ -312,7 +314,7 @@ impl WorkflowContext {
                     .inner
                     .env
                     .journal
-                    .steps(&self.inner.key)?
+                    .steps(self.inner.key.get())?
                     .into_iter()
                     .find(|(i, _)| *i == index)
                     .map(|(_, s)| s)
@@ -502,7 +504,7 @@ impl WorkflowContext {
             .ok_or_else(|| StepError::NoProducer("no producer configured".into()))?;
         let producer: Producer = source().await.map_err(StepError::NoProducer)?;
         let token = format!("{}#{index}", self.inner.key);
-        let intent_key = Journal::step_key(&self.inner.key, index);
+        let intent_key = Journal::step_key(self.inner.key.get(), index);
         let intents = self.inner.env.journal.state_keyspace(INTENTS)?;
         let forget = || StateWrite {
             keyspace: intents.clone(),

@@ -147,7 +147,10 @@ impl DeadLetter {
                 })
                 .collect(),
         };
-        Ok(KafkaMessage::new(Arc::new(record), Arc::new(key)))
+        Ok(KafkaMessage::new(
+            Arc::new(record),
+            Arc::new(super::message::KeyCell::from_key(key)),
+        ))
     }
 }
 

@@ -1,12 +1,59 @@
 //! [`KafkaMessage`]: the record a workflow is given, with its idempotency key.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
 use crate::consumer::ConsumerRecord;
-use crate::journal::RecordKey;
+use crate::journal::{PartitionKey, RecordKey};
 use crate::protocol::records::Header;
+
+/// A record's idempotency key, made when first asked for: most workflows never ask, and making
+/// one per record (two shared names cloned, then dropped, on every record) was a measurable part
+/// of the runtime's work.
+pub(crate) struct KeyCell {
+    pk: Arc<PartitionKey>,
+    offset: i64,
+    key: OnceLock<RecordKey>,
+}
+
+impl KeyCell {
+    pub(crate) fn new(pk: &Arc<PartitionKey>, offset: i64) -> Self {
+        Self {
+            pk: pk.clone(),
+            offset,
+            key: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn from_key(key: RecordKey) -> Self {
+        Self {
+            pk: Arc::new(key.partition_key()),
+            offset: key.offset,
+            key: OnceLock::from(key),
+        }
+    }
+
+    pub(crate) fn get(&self) -> &RecordKey {
+        self.key.get_or_init(|| self.pk.record(self.offset))
+    }
+
+    pub(crate) fn topic_id(&self) -> uuid::Uuid {
+        self.pk.topic_id
+    }
+}
+
+impl std::fmt::Display for KeyCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+impl std::fmt::Debug for KeyCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
 
 /// One Kafka record as a workflow sees it: coordinates, payload, and the idempotency key
 /// (group, topic, topic id, partition, offset) its completion is recorded under.
@@ -15,11 +62,11 @@ use crate::protocol::records::Header;
 #[derive(Debug, Clone)]
 pub struct KafkaMessage {
     record: Arc<ConsumerRecord>,
-    key: Arc<RecordKey>,
+    key: Arc<KeyCell>,
 }
 
 impl KafkaMessage {
-    pub(crate) fn new(record: Arc<ConsumerRecord>, key: Arc<RecordKey>) -> Self {
+    pub(crate) fn new(record: Arc<ConsumerRecord>, key: Arc<KeyCell>) -> Self {
         Self { record, key }
     }
 
@@ -30,7 +77,7 @@ impl KafkaMessage {
 
     /// The topic's id (a UUID the broker assigned when the topic was created).
     pub fn topic_id(&self) -> uuid::Uuid {
-        self.key.topic_id
+        self.key.topic_id()
     }
 
     /// The partition.
@@ -76,7 +123,7 @@ impl KafkaMessage {
     /// The idempotency key. Its [`Display`](std::fmt::Display) form is stable and can key
     /// external systems: `group/topic/topic-id/partition/offset`.
     pub fn idempotency_key(&self) -> &RecordKey {
-        &self.key
+        self.key.get()
     }
 
     /// The record as the consumer delivered it.

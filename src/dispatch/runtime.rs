@@ -33,13 +33,14 @@ use crate::consumer::group::{
 };
 use crate::consumer::{ConsumerRecord, TopicPartition};
 use crate::journal::{
-    Entry, FinishResult, Journal, JournalError, PartitionKey, PartitionRuns, RecordKey, StateWrite,
+    Entry, FinishResult, Journal, JournalError, PartitionKey, PartitionRuns, StateWrite,
 };
 use crate::producer::{Producer, ProducerRecord};
 
 use super::completion_map;
 use super::context::{ContextEnv, ProducerSource, Turn};
 use super::direct::{self, DeadLetter, WorkflowRecord, WorkflowStatus};
+use super::message::KeyCell;
 use super::metrics::{Halted, Metrics, MetricsSnapshot};
 use super::runs::RunSet;
 use super::{
@@ -105,7 +106,7 @@ enum Admit {
 
 /// Bookkeeping of one owned partition for one assignment.
 struct Part {
-    pk: PartitionKey,
+    pk: Arc<PartitionKey>,
     /// Unique per assignment: a task of an earlier assignment never touches a later one.
     epoch: u64,
     /// Revoke in progress: nothing new starts, the final commit is still to come.
@@ -844,7 +845,7 @@ impl Shared {
             .into_iter()
             .enumerate()
             .map(|(i, record)| Item {
-                key: Arc::new(t.unit.pk.record(record.offset)),
+                key: Arc::new(KeyCell::new(&t.unit.pk, record.offset)),
                 prior_attempts: prior.get(i).copied().unwrap_or(0),
                 record: Arc::new(record),
             })
@@ -1215,9 +1216,10 @@ impl Shared {
             attempt += 1;
             let started = if unit.check {
                 // Another assignment's task may have finished this key: never overwrite that.
-                self.journal.started_unless_finished(&item.key, attempt)
+                self.journal
+                    .started_unless_finished(item.key.get(), attempt)
             } else {
-                self.journal.started(&item.key, attempt)
+                self.journal.started(item.key.get(), attempt)
             };
             let ctx = match started.and_then(|()| {
                 WorkflowContext::load_in(
@@ -1286,7 +1288,7 @@ impl Shared {
         entry: Entry,
         writes: Vec<StateWrite>,
     ) -> Outcome {
-        let key = &item.key;
+        let key = item.key.get();
         // A task of an ended assignment checks the journal: a later one may have finished it.
         let check = unit.check || !self.epoch_current(&unit.tp, unit.epoch);
         let dead = matches!(entry, Entry::DeadLettered { .. });
@@ -1367,12 +1369,12 @@ impl Shared {
         let record = WorkflowRecord {
             version: 1,
             status: WorkflowStatus::DeadLettered,
-            input: serde_json::to_value(DeadLetter::of(&item.record, &item.key))
+            input: serde_json::to_value(DeadLetter::of(&item.record, item.key.get()))
                 .unwrap_or_default(),
             output: None,
             error: Some(error.clone()),
             attempts,
-            workflow: Some(direct::kafka_workflow_name(&item.key.group)),
+            workflow: Some(direct::kafka_workflow_name(&item.key.get().group)),
         };
         let write = match direct::record_write(&self.journal, &id, &record) {
             Ok(w) => w,
@@ -1477,7 +1479,7 @@ impl Shared {
                     metadata,
                 },
             );
-            keys.insert(tp.clone(), (part.epoch, part.pk.clone()));
+            keys.insert(tp.clone(), (part.epoch, (*part.pk).clone()));
         }
         drop(parts);
         for tp in unthrottled {
@@ -1596,7 +1598,7 @@ impl Shared {
                 done.insert_range(*first, run.end);
             }
             let part = Part {
-                pk: pk.clone(),
+                pk: Arc::new(pk.clone()),
                 epoch: self.epochs.fetch_add(1, AtomicOrdering::SeqCst),
                 revoking: false,
                 open: Arc::new(AtomicBool::new(true)),
@@ -1706,7 +1708,7 @@ impl Shared {
 /// journal first.
 struct Unit {
     tp: TopicPartition,
-    pk: PartitionKey,
+    pk: Arc<PartitionKey>,
     epoch: u64,
     /// The assignment's [`Part::open`].
     open: Arc<AtomicBool>,
@@ -1715,7 +1717,7 @@ struct Unit {
 
 /// One record of a task.
 struct Item {
-    key: Arc<RecordKey>,
+    key: Arc<KeyCell>,
     record: Arc<ConsumerRecord>,
     prior_attempts: u32,
 }
