@@ -13,6 +13,7 @@
 //!   on both.
 
 pub mod assignor;
+pub(crate) mod fast_hash;
 pub mod fetcher;
 pub mod group;
 mod stream;

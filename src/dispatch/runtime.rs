@@ -41,6 +41,7 @@ use super::completion_map;
 use super::context::{ContextEnv, ProducerSource, Turn};
 use super::direct::{self, DeadLetter, WorkflowRecord, WorkflowStatus};
 use super::message::KeyCell;
+use crate::consumer::fast_hash::FastMap;
 use super::metrics::{Halted, Metrics, MetricsSnapshot};
 use super::runs::RunSet;
 use super::{
@@ -186,7 +187,7 @@ pub(crate) struct Shared {
     /// The idempotent producer for `ctx.send` and the dead-letter topic, made on first use.
     producer: Arc<tokio::sync::OnceCell<Producer>>,
     producer_source: ProducerSource,
-    parts: Mutex<HashMap<TopicPartition, Part>>,
+    parts: Mutex<FastMap<TopicPartition, Part>>,
     /// Partitions whose held record, pause or resume needs the dispatch loop's attention.
     attention: Mutex<BTreeSet<TopicPartition>>,
     wake: Notify,
@@ -235,7 +236,7 @@ pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>
         consumer: OnceLock::new(),
         producer,
         producer_source,
-        parts: Mutex::new(HashMap::new()),
+        parts: Mutex::new(FastMap::default()),
         attention: Mutex::new(BTreeSet::new()),
         wake: Notify::new(),
         in_flight: AtomicUsize::new(0),
@@ -354,7 +355,7 @@ pub(crate) async fn run(
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TopicPartition, Part>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FastMap<TopicPartition, Part>> {
         self.parts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -492,7 +493,10 @@ impl Shared {
                         }
                     }
                 }
-                next = records.next_if(|r| r.partition == tp.partition && r.topic == tp.topic);
+                next = records.next_if(|r| {
+                    r.partition == tp.partition
+                        && (Arc::ptr_eq(&r.topic, &tp.topic) || r.topic == tp.topic)
+                });
             }
             if !unit.is_empty() {
                 self.dispatch_unit(&tp, part, unit);

@@ -10,12 +10,28 @@ use crate::protocol::records::{Header, TimestampType};
 /// A topic name and a partition index: the key of everything per-partition in the consumer.
 ///
 /// Cheap to clone (the name is shared).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Eq, PartialOrd, Ord)]
 pub struct TopicPartition {
     /// The topic name.
     pub topic: Arc<str>,
     /// The partition index.
     pub partition: i32,
+}
+
+impl std::hash::Hash for TopicPartition {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As derived: consistent with `eq`, which compares the names' contents.
+        self.topic.hash(state);
+        self.partition.hash(state);
+    }
+}
+
+impl PartialEq for TopicPartition {
+    fn eq(&self, other: &Self) -> bool {
+        // Names are mostly shared: equal pointers spare the comparison of the bytes.
+        self.partition == other.partition
+            && (Arc::ptr_eq(&self.topic, &other.topic) || self.topic == other.topic)
+    }
 }
 
 impl TopicPartition {

@@ -171,7 +171,7 @@ impl PartitionState {
 /// The mutable state, behind one mutex that is never held across an await.
 #[derive(Default)]
 pub(crate) struct State {
-    pub partitions: HashMap<TopicPartition, PartitionState>,
+    pub partitions: crate::consumer::fast_hash::FastMap<TopicPartition, PartitionState>,
     /// Fetched data not yet handed out, oldest first.
     pub completed: VecDeque<CompletedFetch>,
     /// Partition errors to report from `recv`, oldest first.
