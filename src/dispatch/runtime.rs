@@ -41,12 +41,12 @@ use super::completion_map;
 use super::context::{ContextEnv, ProducerSource, Turn};
 use super::direct::{self, DeadLetter, WorkflowRecord, WorkflowStatus};
 use super::message::KeyCell;
-use crate::consumer::fast_hash::FastMap;
 use super::metrics::{Halted, Metrics, MetricsSnapshot};
 use super::runs::RunSet;
 use super::{
     DispatchError, FailurePolicy, KafkaMessage, Ordering, Settings, WorkflowContext, WorkflowError,
 };
+use crate::consumer::fast_hash::FastMap;
 
 /// The registered workflow, type-erased.
 pub(crate) type Handler = Arc<dyn Fn(WorkflowContext, KafkaMessage) -> HandlerFuture + Send + Sync>;
