@@ -309,6 +309,11 @@ pub(crate) async fn run(
             _ = fatal.changed() => {}
             _ = shared.wake.notified() => {}
             _ = tick.tick() => {
+                // A failed journal write stops the runtime, whichever write it was.
+                if let Some(e) = shared.journal.poisoned() {
+                    shared.fail(e);
+                    continue;
+                }
                 shared.note_positions(consumer);
                 if committing.as_ref().is_none_or(|t| t.is_finished()) {
                     let s = shared.clone();
@@ -565,6 +570,16 @@ impl Shared {
         part.running += 1;
         self.in_flight.fetch_add(1, AtomicOrdering::SeqCst);
         Admit::Start(record)
+    }
+
+    /// A prune that failed because the journal failed (a write or fsync error poisons it) stops
+    /// the runtime like any failed journal write; else it is left for the next commit.
+    fn prune_failed(&self, tp: &TopicPartition, e: JournalError) {
+        if self.journal.poisoned().is_some() {
+            self.fail(e);
+        } else {
+            tracing::warn!(error = %e, partition = %tp, "journal prune failed");
+        }
     }
 
     /// Drops the held records of `part` (they were never started: still pending, never committed
@@ -1431,7 +1446,7 @@ impl Shared {
                 }
                 for (tp, pk, from, to) in prunes {
                     if let Err(e) = self.journal.prune_range(&pk, from, to).await {
-                        tracing::warn!(error = %e, partition = %tp, "journal prune failed");
+                        self.prune_failed(&tp, e);
                     }
                 }
             }
@@ -1638,7 +1653,7 @@ impl Shared {
             if let Some(b) = base
                 && let Err(e) = self.journal.prune(&pk, b).await
             {
-                tracing::warn!(error = %e, partition = %tp, "journal prune failed");
+                self.prune_failed(tp, e);
             }
         }
     }

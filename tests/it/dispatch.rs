@@ -823,6 +823,8 @@ async fn a_journal_write_failure_stops_the_runtime_and_commits_nothing_past_dura
     );
     app.kafka_consumer(runtime_config(&group), [topic.clone()])
         .commit_interval(Duration::from_millis(50))
+        // Smaller than the default, so that the records take more than ten write batches.
+        .max_in_flight(256)
         .workflow(|ctx: WorkflowContext, msg: KafkaMessage| async move {
             let key = format!("{}/{}", msg.partition(), msg.offset());
             ctx.transaction(|tx| tx.put("done", key.as_bytes(), b"1"))
