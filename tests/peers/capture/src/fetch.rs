@@ -161,3 +161,40 @@ pub async fn fetch_through(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Reads `topic` partition 0 from offset 0 up to `next_offset` in as few fetches as the broker
+/// needs, each starting where the complete batches of the previous one ended; returns the
+/// complete batches of all of them, concatenated (a valid `records` field in itself), and the
+/// number of fetches.
+pub async fn fetch_all(
+    cluster: &Cluster,
+    topic: &str,
+    next_offset: i64,
+) -> Result<(Fetched, usize), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut offset = 0;
+    let mut fetches = 0;
+    let mut records = Vec::new();
+    let mut first: Option<Fetched> = None;
+    while offset < next_offset {
+        let fetched = fetch(cluster, topic, 0, offset, 0).await?;
+        fetches += 1;
+        let (batches, _tail) = batch::walk(&fetched.records);
+        match batches.last() {
+            Some(last) => {
+                records.extend_from_slice(&fetched.records[..last.end()]);
+                offset = last.next_offset();
+            }
+            None if Instant::now() > deadline => {
+                return Err(format!(
+                    "{topic}: no complete batch at offset {offset} (expected up to {next_offset})"
+                ));
+            }
+            None => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+        first.get_or_insert(fetched);
+    }
+    let mut out = first.ok_or_else(|| format!("{topic}: nothing to fetch"))?;
+    out.records = Bytes::from(records);
+    Ok((out, fetches))
+}

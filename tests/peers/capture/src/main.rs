@@ -7,6 +7,11 @@
 //!     LogAppendTime), write DIR/<name>.bin (the raw `records` bytes of the Fetch response) and
 //!     DIR/<name>.json (the expected decoded form), then the corrupt variants. DIR defaults to
 //!     testdata/batches of this repository.
+//! capture bench [--out DIR] [--bootstrap HOST:PORT] [--only NAME,NAME]
+//!     The decoding benchmark's data: per codec, 10,000 records of 100 B and 1,000 of 1,000 B from
+//!     the Java producer, read back from offset 0; writes DIR/bench-<codec>-<100b|1kb>.bin (the
+//!     raw `records` bytes, complete batches of every fetch needed) and a short .json summary.
+//!     DIR defaults to testdata/bench of this repository.
 //! capture fetch --bootstrap HOST:PORT --topic T [--partition P] [--offset O] [--isolation 0|1] --out FILE
 //!     One Fetch with kafka-once's connection layer; writes the partition's raw records bytes.
 //! capture corrupt [--dir DIR]
@@ -37,7 +42,7 @@ use kafka_once::config::ClientConfig;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: capture all [--out DIR] [--bootstrap B] [--only N,N] | capture fetch --bootstrap B \
+        "usage: capture all|bench [--out DIR] [--bootstrap B] [--only N,N] | capture fetch --bootstrap B \
          --topic T [--partition P] [--offset O] [--isolation 0|1] --out FILE | capture corrupt \
          [--dir DIR] | capture partitions [--out FILE] | capture walk FILE"
     );
@@ -81,7 +86,8 @@ async fn main() -> ExitCode {
                 return usage();
             };
             match other {
-                "all" => all(&opts).await,
+                "all" => all(&opts, false).await,
+                "bench" => all(&opts, true).await,
                 "fetch" => fetch_one(&opts).await,
                 "partitions" => {
                     let out = opts.get("out").map_or_else(
@@ -140,11 +146,25 @@ async fn fetch_one(opts: &HashMap<String, String>) -> Result<(), String> {
     Ok(())
 }
 
-async fn all(opts: &HashMap<String, String>) -> Result<(), String> {
-    let out_dir = opts.get("out").map_or_else(default_dir, PathBuf::from);
+/// `capture all` (golden scenarios, then the corrupt variants) or, with `bench`, `capture bench`.
+async fn all(opts: &HashMap<String, String>, bench: bool) -> Result<(), String> {
+    let out_dir = opts.get("out").map_or_else(
+        || {
+            if bench {
+                run::repo_root().join("testdata/bench")
+            } else {
+                default_dir()
+            }
+        },
+        PathBuf::from,
+    );
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let only: Option<Vec<&str>> = opts.get("only").map(|s| s.split(',').collect());
-    let kcat_version = run::kcat_version().await?;
+    let kcat_version = if bench {
+        String::from("(not used)") // Java-only datasets
+    } else {
+        run::kcat_version().await?
+    };
 
     let bootstrap_arg = opts
         .get("bootstrap")
@@ -174,11 +194,21 @@ async fn all(opts: &HashMap<String, String>) -> Result<(), String> {
         kcat_version: &kcat_version,
     };
     let mut result = Ok(());
-    for s in scenarios::all() {
+    let scenarios = if bench {
+        scenarios::bench()
+    } else {
+        scenarios::all()
+    };
+    for s in scenarios {
         if only.as_ref().is_some_and(|o| !o.contains(&s.name.as_str())) {
             continue;
         }
-        if let Err(e) = run::run(&env, &s).await {
+        let captured = if bench {
+            run::run_bench(&env, &s).await
+        } else {
+            run::run(&env, &s).await
+        };
+        if let Err(e) = captured {
             result = Err(e);
             break;
         }
@@ -188,5 +218,8 @@ async fn all(opts: &HashMap<String, String>) -> Result<(), String> {
         let _ = kafka.stop().await;
     }
     result?;
+    if bench {
+        return Ok(());
+    }
     corrupt::generate(&out_dir)
 }

@@ -67,7 +67,23 @@ pub struct Env<'a> {
 #[derive(Debug, Clone, Copy)]
 struct Window(i64, i64);
 
-pub async fn run(env: &Env<'_>, s: &Scenario) -> Result<(), String> {
+/// What one scenario's capture produced, checked against its expectation.
+struct Captured {
+    fetched: fetch::Fetched,
+    /// Fetch requests it took to read the topic from offset 0.
+    fetches: usize,
+    /// READ_COMMITTED view, for transactional scenarios.
+    committed: Option<fetch::Fetched>,
+    batches: Vec<Hdr>,
+    records: Vec<Value>,
+    next_offset: i64,
+}
+
+/// Creates the topic, runs the producer, fetches everything back and checks it two ways (header
+/// walk, Java consumer). `in_pieces`: read with as many fetches as the broker needs, each from
+/// the end of the previous one (the benchmark data), instead of waiting for one fetch to hold
+/// everything (the golden data, whose transaction markers are written asynchronously).
+async fn capture(env: &Env<'_>, s: &Scenario, in_pieces: bool) -> Result<Captured, String> {
     let topic = format!("golden-{}-{}", s.name, now_ms());
     // Kafka rolls a segment when its first timestamp is older than segment.ms (7 days), and a
     // Fetch reads from one segment only: with explicit 2023 timestamps every producer run would
@@ -93,7 +109,14 @@ pub async fn run(env: &Env<'_>, s: &Scenario) -> Result<(), String> {
         offset += step.records.len() as i64 + i64::from(step.txn != Txn::None);
     }
     let next_offset = offset;
-    let fetched = fetch::fetch_through(env.cluster, &topic, next_offset).await?;
+    let (fetched, fetches) = if in_pieces {
+        fetch::fetch_all(env.cluster, &topic, next_offset).await?
+    } else {
+        (
+            fetch::fetch_through(env.cluster, &topic, next_offset).await?,
+            1,
+        )
+    };
     let observed_at = now_ms();
     let committed = if s.steps.iter().any(|st| st.txn != Txn::None) {
         Some(fetch::fetch(env.cluster, &topic, 0, 0, 1).await?)
@@ -111,6 +134,26 @@ pub async fn run(env: &Env<'_>, s: &Scenario) -> Result<(), String> {
     }
     check_headers(s, &batches, &records, next_offset)?;
     check_with_java(env, s, &topic, &records).await?;
+    Ok(Captured {
+        fetched,
+        fetches,
+        committed,
+        batches,
+        records,
+        next_offset,
+    })
+}
+
+/// Captures one golden scenario: `<name>.bin` and `<name>.json` (every expected record).
+pub async fn run(env: &Env<'_>, s: &Scenario) -> Result<(), String> {
+    let Captured {
+        fetched,
+        committed,
+        batches,
+        records,
+        next_offset,
+        ..
+    } = capture(env, s, false).await?;
 
     let mut observed = Map::new();
     observed.insert("fetch_version".into(), json!(fetched.version));
@@ -515,5 +558,54 @@ async fn check_with_java(
             return fail("headers");
         }
     }
+    Ok(())
+}
+
+/// Captures one benchmark dataset: `<name>.bin` (the `records` bytes of every fetch, complete
+/// batches only, concatenated) and a short `<name>.json` (what was produced and how it was read;
+/// not every record, which the Java consumer has already checked).
+pub async fn run_bench(env: &Env<'_>, s: &Scenario) -> Result<(), String> {
+    let c = capture(env, s, true).await?;
+    let step = &s.steps[0];
+    let value_bytes: usize = step
+        .records
+        .iter()
+        .map(|r| r.value.as_ref().map_or(0, |v| v.bytes().len()))
+        .sum();
+    let key_bytes: usize = step
+        .records
+        .iter()
+        .map(|r| r.key.as_ref().map_or(0, |k| k.bytes().len()))
+        .sum();
+    let doc = json!({
+        "name": s.name,
+        "description": s.description,
+        "producer": producer_json(env, s),
+        "broker": format!("Apache Kafka {}", kafka_once::testing::KAFKA_VERSION),
+        "compression": s.compression,
+        "records": step.records.len(),
+        "value_bytes": value_bytes,
+        "key_bytes": key_bytes,
+        "next_offset": c.next_offset,
+        "observed": {
+            "fetch_version": c.fetched.version,
+            "fetches": c.fetches,
+            "batches": c.batches.len(),
+            "bytes": c.fetched.records.len(),
+        },
+    });
+    let bin = env.out_dir.join(format!("{}.bin", s.name));
+    let json_path = env.out_dir.join(format!("{}.json", s.name));
+    std::fs::write(&bin, &c.fetched.records).map_err(|e| format!("{}: {e}", bin.display()))?;
+    let text = serde_json::to_string_pretty(&doc).expect("json") + "\n";
+    std::fs::write(&json_path, text).map_err(|e| format!("{}: {e}", json_path.display()))?;
+    eprintln!(
+        "captured {:<24} {:>8} bytes, {} batches, {} fetches, offsets 0..{}",
+        s.name,
+        c.fetched.records.len(),
+        c.batches.len(),
+        c.fetches,
+        c.next_offset
+    );
     Ok(())
 }

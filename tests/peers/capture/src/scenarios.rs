@@ -296,3 +296,75 @@ pub fn all() -> Vec<Scenario> {
     out.push(java_log_append("lz4"));
     out
 }
+
+/// Records of each benchmark dataset: (name suffix, record count, value size in bytes).
+pub const BENCH_DATASETS: [(&str, usize, usize); 2] =
+    [("100b", 10_000, 100), ("1kb", 1_000, 1_000)];
+
+/// A benchmark value of exactly `size` bytes: a JSON-like event (varying ids, names, amounts and
+/// times) followed by pseudo-random hex, so that it compresses about as much as typical event
+/// data does (roughly 2–3×), not like a run of one byte. Deterministic in `(seed, size)`.
+pub fn bench_value(seed: u64, size: usize) -> String {
+    // xorshift64*, seeded per record: the same values on every capture.
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    const EVENTS: [&str; 5] = ["click", "view", "purchase", "signup", "logout"];
+    let mut out = String::with_capacity(size + 64);
+    while out.len() < size {
+        let r = next();
+        out.push_str(&format!(
+            "{{\"id\":{},\"user\":\"user-{:05}\",\"event\":\"{}\",\"amount\":{}.{:02},\"ts\":{},\"trace\":\"{:016x}\"}}",
+            seed,
+            r % 50_000,
+            EVENTS[(r >> 20) as usize % EVENTS.len()],
+            (r >> 24) % 10_000,
+            (r >> 40) % 100,
+            T0 + (seed as i64) * 7 + ((r >> 48) % 1_000) as i64,
+            next(),
+        ));
+    }
+    out.truncate(size);
+    out
+}
+
+/// The decoding benchmark's data (`testdata/bench/`): per codec, the Java producer (idempotent,
+/// default `batch.size` 16384, `linger.ms` 100) sends 10,000 keyed records of 100 B values and
+/// 1,000 keyed records of 1,000 B values; key `k<i>`, no headers, CreateTime from the producer.
+pub fn bench() -> Vec<Scenario> {
+    let mut out = Vec::new();
+    for &(suffix, count, size) in &BENCH_DATASETS {
+        for codec in CODECS {
+            let records = (0..count)
+                .map(|i| Rec {
+                    key: Some(Data::text(&format!("k{i}"))),
+                    value: Some(Data::Utf8(bench_value(i as u64, size))),
+                    headers: Vec::new(),
+                    timestamp: None,
+                })
+                .collect();
+            out.push(Scenario {
+                name: format!("bench-{codec}-{suffix}"),
+                description: format!(
+                    "Java producer (kafka-clients 4.1.1, idempotent, acks=all, batch.size 16384, \
+                     linger.ms 100), compression.type={codec}: {count} records, key \"k<i>\", a \
+                     {size} B value (a JSON-like event padded with pseudo-random hex), no \
+                     headers, producer CreateTime."
+                ),
+                producer: Producer::Java,
+                compression: codec,
+                topic_configs: Vec::new(),
+                max_request_size: None,
+                steps: vec![Step {
+                    records,
+                    txn: Txn::None,
+                }],
+            });
+        }
+    }
+    out
+}
