@@ -71,6 +71,9 @@ pub struct JournalArgs {
     /// Also write the samples here as TSV (seconds, records completed, journal bytes).
     #[arg(long)]
     pub tsv: Option<std::path::PathBuf>,
+    /// Keep the journal in this (new) directory instead of a temporary one.
+    #[arg(long)]
+    pub path: Option<std::path::PathBuf>,
     /// Bootstrap servers; default `KAFKA_BOOTSTRAP`, else a local broker started for the run.
     #[arg(long)]
     pub bootstrap: Option<String>,
@@ -331,12 +334,16 @@ async fn run_journal(args: JournalArgs) -> Result<(), Error> {
         args.records,
         args.size,
     );
-    let dir = tempfile::tempdir()?;
+    let temp = tempfile::tempdir()?;
+    let dir = args
+        .path
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
     let config = base
         .to_builder()
         .group_id(format!("{topic}-journal"))
         .build()?;
-    let app = std::sync::Arc::new(KafkaOnce::open(dir.path())?.handle_signals(false));
+    let app = std::sync::Arc::new(KafkaOnce::open(&dir)?.handle_signals(false));
     app.kafka_consumer(config, [topic.as_str()]).workflow(
         |_ctx: WorkflowContext, _msg: KafkaMessage| async { Ok::<(), WorkflowError>(()) },
     )?;
@@ -355,7 +362,7 @@ async fn run_journal(args: JournalArgs) -> Result<(), Error> {
             return Err("the runtime stopped early".into());
         }
         let done = app.metrics().first().map_or(0, |m| m.processed);
-        let bytes = dir_bytes(dir.path());
+        let bytes = dir_bytes(&dir);
         let secs = start.elapsed().as_secs_f64();
         println!("| {secs:.1} | {done} | {bytes} |");
         tsv.push_str(&format!("{secs:.1}\t{done}\t{bytes}\n"));
@@ -369,10 +376,10 @@ async fn run_journal(args: JournalArgs) -> Result<(), Error> {
     }
     // After the last commit the journal is pruned to what is above it.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let settled = dir_bytes(dir.path());
+    let settled = dir_bytes(&dir);
     app.shutdown_handle().shutdown();
     runner.await??;
-    let closed = dir_bytes(dir.path());
+    let closed = dir_bytes(&dir);
     println!(
         "\njournal bytes over {} records: at most {max} (at {max_at} completed), {last} when the last was completed, {settled} after the commits settled, {closed} after shutdown",
         args.records
