@@ -521,11 +521,15 @@ def main():
         md += ["## Charts", ""]
         for title, fname in charts:
             md += [f"![{title}]({fname})", ""]
+    dec = os.path.join(out, "decode.md")
+    if os.path.exists(dec):
+        md += ["## Decoding alone (no broker)", "",
+               "`cargo bench --bench decode`: `decode_batches` over captured fetch bytes (`testdata/bench/`), one thread, CPU time; median (best).", ""]
+        md += [l for l in open(dec).read().splitlines()]
+        md.append("")
+    elif "decode" in meta:
+        md += ["## Decoding alone (no broker)", "", f"Did not run: {meta['decode']}", ""]
     md += [
-        "## Not measured by `bench/run`",
-        "",
-        "The decoding micro-benchmark (no broker) runs apart from this harness: see BENCHMARKS.md.",
-        "",
         "## Raw data",
         "",
         "`rounds.tsv` (every client run), `eo.tsv` and `latency.tsv` (from `kafka-once bench exactly-once`),",
