@@ -498,10 +498,7 @@ impl Shared {
                         }
                     }
                 }
-                next = records.next_if(|r| {
-                    r.partition == tp.partition
-                        && (Arc::ptr_eq(&r.topic, &tp.topic) || r.topic == tp.topic)
-                });
+                next = records.next_if(|r| tp.is(&r.topic, r.partition));
             }
             if !unit.is_empty() {
                 self.dispatch_unit(&tp, part, unit);

@@ -28,9 +28,15 @@ impl std::hash::Hash for TopicPartition {
 
 impl PartialEq for TopicPartition {
     fn eq(&self, other: &Self) -> bool {
-        // Names are mostly shared: equal pointers spare the comparison of the bytes.
-        self.partition == other.partition
-            && (Arc::ptr_eq(&self.topic, &other.topic) || self.topic == other.topic)
+        self.is(&other.topic, other.partition)
+    }
+}
+
+impl TopicPartition {
+    /// Whether this is `topic`'s `partition`. Names are mostly shared: equal pointers spare the
+    /// comparison of the bytes.
+    pub(crate) fn is(&self, topic: &Arc<str>, partition: i32) -> bool {
+        self.partition == partition && (Arc::ptr_eq(&self.topic, topic) || self.topic == *topic)
     }
 }
 
