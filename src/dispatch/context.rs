@@ -230,9 +230,11 @@ impl WorkflowContext {
             && !self.inner.turn_taken.swap(true, AtomicOrdering::SeqCst)
         {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            if turn.send(tx).is_ok() {
-                // A dropped answer means the unit stopped waiting (the runtime stops).
-                let _ = rx.await;
+            // A dropped request or answer means the unit stopped waiting: the records before
+            // did not finish durably (the runtime or the assignment stops). The step must not
+            // run ahead of them.
+            if turn.send(tx).is_err() || rx.await.is_err() {
+                return Err("the records before this one did not finish durably".into());
             }
         }
         Ok((index, recorded))

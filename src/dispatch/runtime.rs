@@ -95,6 +95,16 @@ fn chunks(mut records: Vec<ConsumerRecord>) -> Vec<Vec<ConsumerRecord>> {
     out
 }
 
+/// Waits for the unit before to be durable; never, if there is nothing to wait for.
+async fn durable(
+    prev: &mut Option<oneshot::Receiver<()>>,
+) -> Result<(), oneshot::error::RecvError> {
+    match prev {
+        Some(rx) => rx.await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What becomes of a received record.
 enum Admit {
     /// Start it (pending, counted running).
@@ -138,7 +148,7 @@ struct Part {
     halted: bool,
     /// The completion map did not fit the metadata limit: hold new records until it does.
     throttled: bool,
-    chains: HashMap<ChainKey, (u64, oneshot::Receiver<()>)>,
+    chains: HashMap<ChainKey, (u64, Link)>,
     seq: u64,
     last_commit: Option<(i64, String)>,
     /// Tasks of an earlier assignment of this partition were still running when this one
@@ -719,12 +729,15 @@ impl Shared {
         chain: Option<ChainKey>,
         records: Vec<ConsumerRecord>,
     ) {
-        let (done_tx, done_rx) = oneshot::channel();
+        let (done_tx, durable) = oneshot::channel();
+        let (ran_tx, ran) = oneshot::channel();
         let mut link = None;
         if let Some(c) = chain {
             part.seq += 1;
-            let prev = part.chains.insert(c.clone(), (part.seq, done_rx));
-            link = Some((c, part.seq, prev.map(|(_, rx)| rx)));
+            let prev = part
+                .chains
+                .insert(c.clone(), (part.seq, Link { ran, durable }));
+            link = Some((c, part.seq, prev.map(|(_, l)| l)));
         }
         // The items are made in the task (on a worker, where they are also dropped).
         let prior = if part.ran_before() {
@@ -746,6 +759,7 @@ impl Shared {
             records,
             prior,
             link,
+            ran_tx,
             done_tx,
         };
         tokio::spawn(self.clone().run_task(task));
@@ -874,10 +888,22 @@ impl Shared {
         let abandon_all = |items: &[Item]| -> Vec<(usize, Outcome)> {
             (0..items.len()).map(|i| (i, Outcome::Abandoned)).collect()
         };
+        // In `Ordering::Partition` a unit of several records starts once the one before it ran
+        // every record (its completions queued to the journal, in order before any of this
+        // unit's); its first step waits until they are durable (see `run_unit`). A single
+        // record (and `Ordering::Key`) waits until the one before finished durably.
+        let mut prev_durable = None;
         if let Some(prev) = t.link.as_mut().and_then(|(_, _, prev)| prev.take()) {
-            // The predecessor signals only when it finished durably; a dropped sender means it
-            // did not (halted, fenced, shutdown), and then this one must not start either.
-            if prev.await.is_err() {
+            // A dropped sender means the predecessor did not get that far (halted, fenced,
+            // shutdown, a journal failure), and then this one must not start either.
+            let pipelined = items.len() > 1 && self.settings.ordering == Ordering::Partition;
+            let ready = if pipelined {
+                prev_durable = Some(prev.durable);
+                prev.ran.await.is_ok()
+            } else {
+                prev.ran.await.is_ok() && prev.durable.await.is_ok()
+            };
+            if !ready {
                 self.unchain(&end);
                 self.settle(&end, &items, abandon_all(&items));
                 return;
@@ -888,16 +914,25 @@ impl Shared {
             self.settle(&end, &items, abandon_all(&items));
             return;
         }
-        let all_finished = if items.len() == 1 {
+        let mut ran_tx = Some(t.ran_tx);
+        let mut all_finished = if items.len() == 1 {
             let item = &items[0];
             let span = tracing::info_span!("workflow", key = %item.key);
             let outcome = self.attempts(&t.unit, item, None).instrument(span).await;
             self.settle(&end, &items, vec![(0, outcome)])
         } else {
-            self.run_unit(&t.unit, &items, &end).await
+            self.run_unit(&t.unit, &items, &end, &mut prev_durable, &mut ran_tx)
+                .await
         };
+        // Durable only once everything before is: the next unit's steps wait for this.
+        if let Some(prev) = prev_durable {
+            all_finished &= prev.await.is_ok();
+        }
         self.unchain(&end);
         if all_finished {
+            if let Some(ran) = ran_tx {
+                let _ = ran.send(());
+            }
             let _ = t.done_tx.send(());
         }
     }
@@ -938,7 +973,14 @@ impl Shared {
     /// fails goes on alone (its retries and its finish are journaled per record). In
     /// `Ordering::Partition` the records run one after another and a halt stops the rest; else
     /// they run concurrently. Returns whether every record finished.
-    async fn run_unit(&self, unit: &Unit, items: &[Item], end: &TaskEnd) -> bool {
+    async fn run_unit(
+        &self,
+        unit: &Unit,
+        items: &[Item],
+        end: &TaskEnd,
+        prev_durable: &mut Option<oneshot::Receiver<()>>,
+        ran_tx: &mut Option<oneshot::Sender<()>>,
+    ) -> bool {
         let first = items[0].record.offset;
         let last = items[items.len() - 1].record.offset;
         let pk = &unit.pk;
@@ -1013,7 +1055,12 @@ impl Shared {
             // a step's effect) before n's completion.
             let (turn, mut turns) = tokio::sync::mpsc::unbounded_channel();
             let mut waiting: Option<oneshot::Sender<()>> = None;
+            let mut broken = false;
             for (i, item) in items.iter().enumerate() {
+                if broken {
+                    all = false;
+                    stop = true;
+                }
                 if stop || !self.may_run(unit) {
                     self.settle(end, items, vec![(i, Outcome::Abandoned)]);
                     all = false;
@@ -1034,10 +1081,23 @@ impl Shared {
                                 Some(waiter) = turns.recv() => {
                                     flush(&mut unflushed, &mut writes);
                                     oldest = None;
-                                    if writes.is_empty() {
+                                    if writes.is_empty() && prev_durable.is_none() {
                                         let _ = waiter.send(());
                                     } else {
                                         waiting = Some(waiter);
+                                    }
+                                }
+                                r = durable(prev_durable) => {
+                                    *prev_durable = None;
+                                    if r.is_err() {
+                                        // The unit before did not finish durably: its answer
+                                        // dropped, the step fails, and this unit stops.
+                                        waiting = None;
+                                        broken = true;
+                                    } else if writes.is_empty()
+                                        && let Some(waiter) = waiting.take()
+                                    {
+                                        let _ = waiter.send(());
                                     }
                                 }
                                 _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
@@ -1047,6 +1107,7 @@ impl Shared {
                                 Some(r) = writes.next(), if !writes.is_empty() => {
                                     all &= self.settle(end, items, r);
                                     if writes.is_empty()
+                                        && prev_durable.is_none()
                                         && let Some(waiter) = waiting.take()
                                     {
                                         let _ = waiter.send(());
@@ -1078,6 +1139,9 @@ impl Shared {
                         while let Some(r) = writes.next().await {
                             all &= self.settle(end, items, r);
                         }
+                        if let Some(prev) = prev_durable.take() {
+                            all &= prev.await.is_ok();
+                        }
                         if !all {
                             self.settle(end, items, vec![(i, Outcome::Abandoned)]);
                             stop = true;
@@ -1091,6 +1155,13 @@ impl Shared {
                         stop = !matches!(outcome, Outcome::Finished);
                         all &= self.settle(end, items, vec![(i, outcome)]);
                     }
+                }
+            }
+            if !stop && !broken && all {
+                // Every record ran: the next unit may start (its completions queue behind these).
+                flush(&mut unflushed, &mut writes);
+                if let Some(ran) = ran_tx.take() {
+                    let _ = ran.send(());
                 }
             }
         } else {
@@ -1745,8 +1816,19 @@ struct Task {
     records: Vec<ConsumerRecord>,
     /// Attempts before this assignment, per record; empty when none has any.
     prior: Vec<u32>,
-    link: Option<(ChainKey, u64, Option<oneshot::Receiver<()>>)>,
+    /// Its chain, place in it and the task before it in the chain (if still running).
+    link: Option<(ChainKey, u64, Option<Link>)>,
+    /// Signalled when every record ran and the completions are queued to the journal.
+    ran_tx: oneshot::Sender<()>,
+    /// Signalled when every record finished durably, and everything before it in the chain.
     done_tx: oneshot::Sender<()>,
+}
+
+/// What the next task of a chain waits for: the signals of the task before it. A dropped
+/// sender means that task did not get that far.
+struct Link {
+    ran: oneshot::Receiver<()>,
+    durable: oneshot::Receiver<()>,
 }
 
 struct TaskEnd {

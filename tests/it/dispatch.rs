@@ -863,12 +863,15 @@ async fn a_journal_write_failure_stops_the_runtime_and_commits_nothing_past_dura
 }
 
 /// `Ordering::Partition` runs a unit's records one after another and sends their completions
-/// together; a record's first step (here: every odd offset's) must still wait until the record
-/// before it is durably complete, or a crash could leave record n+1's step recorded (and its
-/// effect done) with record n to run again after it.
+/// together, and starts a unit once the one before it ran (not yet durable); a record's first
+/// step (here: every one's but offset 0's) must still wait until the record before it is durably
+/// complete, also across units (more records than one unit holds), or a crash could leave record
+/// n+1's step recorded (and its effect done) with record n to run again after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_order_a_step_runs_only_after_the_record_before_is_durably_complete() {
     use kafka_once::journal::Entry;
+    /// More than one unit (512 records) holds.
+    const PER_PARTITION: usize = 1200;
     let topic = common::unique("in-order-steps");
     let group = common::unique("in-order-steps-g");
     let cluster = common::cluster().await;
@@ -876,7 +879,7 @@ async fn in_order_a_step_runs_only_after_the_record_before_is_durably_complete()
         .create_topic(NewTopic::new(&topic, 2))
         .await
         .unwrap();
-    let values: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+    let values: Vec<String> = (0..PER_PARTITION).map(|i| i.to_string()).collect();
     produce_to(&topic, 0, &values).await;
     produce_to(&topic, 1, &values).await;
     let dir = tempfile::tempdir().unwrap();
@@ -889,7 +892,7 @@ async fn in_order_a_step_runs_only_after_the_record_before_is_durably_complete()
         .workflow(move |ctx: WorkflowContext, msg: KafkaMessage| {
             let (journal, c, e) = (journal.clone(), c.clone(), e.clone());
             async move {
-                if msg.offset() % 2 == 1 {
+                if msg.offset() > 0 {
                     let mut before = msg.idempotency_key().clone();
                     before.offset -= 1;
                     ctx.step("check the record before", || async {
@@ -906,8 +909,11 @@ async fn in_order_a_step_runs_only_after_the_record_before_is_durably_complete()
             }
         })
         .unwrap();
-    run_until(app.clone(), |a| processed(a) >= 600).await;
-    assert_eq!(checked.load(AtomicOrdering::SeqCst), 300);
+    run_until(app.clone(), |a| processed(a) >= 2 * PER_PARTITION as u64).await;
+    assert_eq!(
+        checked.load(AtomicOrdering::SeqCst),
+        2 * (PER_PARTITION - 1)
+    );
     assert_eq!(
         early.load(AtomicOrdering::SeqCst),
         0,
