@@ -78,7 +78,7 @@ pub struct WorkflowContext {
 
 /// One attempt's state, shared by the context's clones (one allocation per attempt).
 struct Inner {
-    key: Arc<KeyCell>,
+    key: KeyCell,
     attempt: u32,
     steps: Mutex<Steps>,
     conflicts: AtomicU32,
@@ -151,14 +151,14 @@ impl WorkflowContext {
             producer,
             lane,
         });
-        let key = Arc::new(KeyCell::from_key(Arc::unwrap_or_clone(key)));
+        let key = KeyCell::from_key(Arc::unwrap_or_clone(key));
         Self::load_in(key, attempt, &env, fresh, None)
     }
 
     /// As [`load`](Self::load), with the journal, producer and lane of `env` (shared by every
     /// context of a runtime: one allocation per context).
     pub(crate) fn load_in(
-        key: Arc<KeyCell>,
+        key: KeyCell,
         attempt: u32,
         env: &Arc<ContextEnv>,
         fresh: bool,

@@ -147,10 +147,9 @@ impl DeadLetter {
                 })
                 .collect(),
         };
-        Ok(KafkaMessage::new(
-            Arc::new(record),
-            Arc::new(super::message::KeyCell::from_key(key)),
-        ))
+        Ok(KafkaMessage::new(super::message::KeyCell::from_record(
+            key, record,
+        )))
     }
 }
 

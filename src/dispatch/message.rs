@@ -8,38 +8,85 @@ use crate::consumer::ConsumerRecord;
 use crate::journal::{PartitionKey, RecordKey};
 use crate::protocol::records::Header;
 
-/// A record's idempotency key, made when first asked for: most workflows never ask, and making
-/// one per record (two shared names cloned, then dropped, on every record) was a measurable part
-/// of the runtime's work.
-pub(crate) struct KeyCell {
+/// The records of one workflow task, shared by their messages and contexts: one allocation per
+/// task instead of two per record, and the records are dropped together when the task and every
+/// message of it are gone.
+pub(crate) struct Records {
     pk: Arc<PartitionKey>,
-    offset: i64,
-    key: OnceLock<RecordKey>,
+    records: Vec<ConsumerRecord>,
+    /// Each record's idempotency key, made when first asked for: most workflows never ask, and
+    /// making one per record (two shared names cloned, then dropped) was a measurable part of
+    /// the runtime's work.
+    keys: Box<[OnceLock<RecordKey>]>,
+}
+
+impl Records {
+    /// `records` of the partition `pk`, their keys made when asked for.
+    pub(crate) fn new(pk: &Arc<PartitionKey>, records: Vec<ConsumerRecord>) -> Arc<Self> {
+        let keys = records.iter().map(|_| OnceLock::new()).collect();
+        Arc::new(Self {
+            pk: pk.clone(),
+            records,
+            keys,
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+}
+
+/// One record of a [`Records`] (or a key alone: see [`KeyCell::from_key`]), cheap to clone.
+#[derive(Clone)]
+pub(crate) struct KeyCell {
+    all: Arc<Records>,
+    index: usize,
 }
 
 impl KeyCell {
-    pub(crate) fn new(pk: &Arc<PartitionKey>, offset: i64) -> Self {
+    /// Record `index` of `all`.
+    pub(crate) fn at(all: &Arc<Records>, index: usize) -> Self {
+        debug_assert!(index < all.records.len());
         Self {
-            pk: pk.clone(),
-            offset,
-            key: OnceLock::new(),
+            all: all.clone(),
+            index,
         }
     }
 
+    /// A key with no record (a context outside the runtime): [`record`](Self::record) must not
+    /// be asked of it.
     pub(crate) fn from_key(key: RecordKey) -> Self {
+        Self::with_record(key, Vec::new())
+    }
+
+    /// `record` under `key`.
+    pub(crate) fn from_record(key: RecordKey, record: ConsumerRecord) -> Self {
+        Self::with_record(key, vec![record])
+    }
+
+    fn with_record(key: RecordKey, records: Vec<ConsumerRecord>) -> Self {
         Self {
-            pk: Arc::new(key.partition_key()),
-            offset: key.offset,
-            key: OnceLock::from(key),
+            all: Arc::new(Records {
+                pk: Arc::new(key.partition_key()),
+                records,
+                keys: Box::new([OnceLock::from(key)]),
+            }),
+            index: 0,
         }
     }
 
     pub(crate) fn get(&self) -> &RecordKey {
-        self.key.get_or_init(|| self.pk.record(self.offset))
+        self.all.keys[self.index]
+            .get_or_init(|| self.all.pk.record(self.all.records[self.index].offset))
+    }
+
+    /// The record (a cell made by [`from_key`](Self::from_key) has none).
+    pub(crate) fn record(&self) -> &ConsumerRecord {
+        &self.all.records[self.index]
     }
 
     pub(crate) fn topic_id(&self) -> uuid::Uuid {
-        self.pk.topic_id
+        self.all.pk.topic_id
     }
 }
 
@@ -59,20 +106,32 @@ impl std::fmt::Debug for KeyCell {
 /// (group, topic, topic id, partition, offset) its completion is recorded under.
 ///
 /// Cheap to clone (payloads are shared).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KafkaMessage {
-    record: Arc<ConsumerRecord>,
-    key: Arc<KeyCell>,
+    key: KeyCell,
+}
+
+impl std::fmt::Debug for KafkaMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaMessage")
+            .field("record", self.key.record())
+            .field("key", &self.key)
+            .finish()
+    }
 }
 
 impl KafkaMessage {
-    pub(crate) fn new(record: Arc<ConsumerRecord>, key: Arc<KeyCell>) -> Self {
-        Self { record, key }
+    pub(crate) fn new(key: KeyCell) -> Self {
+        Self { key }
+    }
+
+    fn rec(&self) -> &ConsumerRecord {
+        self.key.record()
     }
 
     /// The topic.
     pub fn topic(&self) -> &str {
-        &self.record.topic
+        &self.rec().topic
     }
 
     /// The topic's id (a UUID the broker assigned when the topic was created).
@@ -82,42 +141,42 @@ impl KafkaMessage {
 
     /// The partition.
     pub fn partition(&self) -> i32 {
-        self.record.partition
+        self.rec().partition
     }
 
     /// The offset.
     pub fn offset(&self) -> i64 {
-        self.record.offset
+        self.rec().offset
     }
 
     /// The leader epoch of the record's batch; -1 if unknown.
     pub fn leader_epoch(&self) -> i32 {
-        self.record.leader_epoch
+        self.rec().leader_epoch
     }
 
     /// The timestamp, milliseconds since the Unix epoch.
     pub fn timestamp(&self) -> i64 {
-        self.record.timestamp
+        self.rec().timestamp
     }
 
     /// The key, `None` for a null key.
     pub fn key(&self) -> Option<&[u8]> {
-        self.record.key.as_deref()
+        self.rec().key.as_deref()
     }
 
     /// The value; empty for a null value (see [`value_bytes`](Self::value_bytes)).
     pub fn value(&self) -> &[u8] {
-        self.record.value.as_deref().unwrap_or_default()
+        self.rec().value.as_deref().unwrap_or_default()
     }
 
     /// The value as shared bytes, `None` for a null value (a tombstone).
     pub fn value_bytes(&self) -> Option<&Bytes> {
-        self.record.value.as_ref()
+        self.rec().value.as_ref()
     }
 
     /// The headers in wire order.
     pub fn headers(&self) -> &[Header] {
-        &self.record.headers
+        &self.rec().headers
     }
 
     /// The idempotency key. Its [`Display`](std::fmt::Display) form is stable and can key
@@ -128,6 +187,6 @@ impl KafkaMessage {
 
     /// The record as the consumer delivered it.
     pub fn record(&self) -> &ConsumerRecord {
-        &self.record
+        self.rec()
     }
 }

@@ -40,7 +40,7 @@ use crate::producer::{Producer, ProducerRecord};
 use super::completion_map;
 use super::context::{ContextEnv, ProducerSource, Turn};
 use super::direct::{self, DeadLetter, WorkflowRecord, WorkflowStatus};
-use super::message::KeyCell;
+use super::message::{KeyCell, Records};
 use super::metrics::{Halted, Metrics, MetricsSnapshot};
 use super::runs::RunSet;
 use super::{
@@ -871,15 +871,14 @@ impl Shared {
 
     async fn run_task(self: Arc<Self>, mut t: Task) {
         let prior = std::mem::take(&mut t.prior);
-        let items: Vec<Item> = std::mem::take(&mut t.records)
-            .into_iter()
-            .enumerate()
-            .map(|(i, record)| Item {
-                key: Arc::new(KeyCell::new(&t.unit.pk, record.offset)),
+        let all = Records::new(&t.unit.pk, std::mem::take(&mut t.records));
+        let items: Vec<Item> = (0..all.len())
+            .map(|i| Item {
+                key: KeyCell::at(&all, i),
                 prior_attempts: prior.get(i).copied().unwrap_or(0),
-                record: Arc::new(record),
             })
             .collect();
+        drop(all);
         let end = TaskEnd {
             tp: t.unit.tp.clone(),
             epoch: t.unit.epoch,
@@ -944,7 +943,7 @@ impl Shared {
         let mut all = true;
         let mut finished = Vec::with_capacity(results.len());
         for (i, outcome) in results {
-            let record = &items[i].record;
+            let record = items[i].key.record();
             match outcome {
                 Outcome::Finished => {
                     let waited = now.saturating_sub(record.timestamp);
@@ -981,8 +980,8 @@ impl Shared {
         prev_durable: &mut Option<oneshot::Receiver<()>>,
         ran_tx: &mut Option<oneshot::Sender<()>>,
     ) -> bool {
-        let first = items[0].record.offset;
-        let last = items[items.len() - 1].record.offset;
+        let first = items[0].key.record().offset;
+        let last = items[items.len() - 1].key.record().offset;
         let pk = &unit.pk;
         if let Err(e) = self.journal.started_run(pk, first, last + 1, 1) {
             self.fail(e);
@@ -1008,7 +1007,7 @@ impl Shared {
             let mut runs: Vec<(i64, i64)> = Vec::new();
             let mut prev: Option<usize> = None;
             for &i in &idxs {
-                let offset = items[i].record.offset;
+                let offset = items[i].key.record().offset;
                 match (prev, runs.last_mut()) {
                     (Some(p), Some((_, end))) if p + 1 == i => *end = offset + 1,
                     _ => runs.push((offset, offset + 1)),
@@ -1240,7 +1239,7 @@ impl Shared {
                     return Ok(First::Abandoned);
                 }
             };
-        let msg = KafkaMessage::new(item.record.clone(), item.key.clone());
+        let msg = KafkaMessage::new(item.key.clone());
         let polled = {
             let _entered = span.enter();
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -1278,7 +1277,7 @@ impl Shared {
     /// Runs the attempts of one record and records the outcome. `failed` is the error of a first
     /// attempt made already (by a unit, which journaled its start).
     async fn attempts(&self, unit: &Unit, item: &Item, failed: Option<String>) -> Outcome {
-        let msg = KafkaMessage::new(item.record.clone(), item.key.clone());
+        let msg = KafkaMessage::new(item.key.clone());
         let retry = &self.settings.retry;
         let mut backoff = retry.initial_backoff;
         let mut attempt = item.prior_attempts;
@@ -1416,7 +1415,7 @@ impl Shared {
                 return Outcome::Halt(error);
             }
         };
-        let r = &item.record;
+        let r = item.key.record();
         let mut backoff = Duration::from_millis(100);
         loop {
             let mut out = ProducerRecord::new(topic, r.value.clone().unwrap_or_default());
@@ -1456,7 +1455,7 @@ impl Shared {
         let record = WorkflowRecord {
             version: 1,
             status: WorkflowStatus::DeadLettered,
-            input: serde_json::to_value(DeadLetter::of(&item.record, item.key.get()))
+            input: serde_json::to_value(DeadLetter::of(item.key.record(), item.key.get()))
                 .unwrap_or_default(),
             output: None,
             error: Some(error.clone()),
@@ -1804,8 +1803,8 @@ struct Unit {
 
 /// One record of a task.
 struct Item {
-    key: Arc<KeyCell>,
-    record: Arc<ConsumerRecord>,
+    /// The record and its key.
+    key: KeyCell,
     prior_attempts: u32,
 }
 
