@@ -82,7 +82,6 @@ struct Inner {
     attempt: u32,
     steps: Mutex<Steps>,
     conflicts: AtomicU32,
-    env: Arc<ContextEnv>,
     /// In an ordered unit: where to ask, before the first step, transaction, send or sleep,
     /// that the completions of the records before this one be made durable first.
     turn: Option<Turn>,
@@ -151,8 +150,8 @@ impl WorkflowContext {
             producer,
             lane,
         });
-        let key = KeyCell::from_key(Arc::unwrap_or_clone(key));
-        Self::load_in(key, attempt, &env, fresh, None)
+        let key = KeyCell::from_key(Arc::unwrap_or_clone(key), &env);
+        Self::load_in(key, attempt, fresh, None)
     }
 
     /// As [`load`](Self::load), with the journal, producer and lane of `env` (shared by every
@@ -160,7 +159,6 @@ impl WorkflowContext {
     pub(crate) fn load_in(
         key: KeyCell,
         attempt: u32,
-        env: &Arc<ContextEnv>,
         fresh: bool,
         turn: Option<Turn>,
     ) -> Result<Self, JournalError> {
@@ -168,7 +166,7 @@ impl WorkflowContext {
         let steps = if fresh {
             Vec::new()
         } else {
-            env.journal.steps(key.get())?
+            key.env().journal.steps(key.get())?
         };
         for (index, step) in steps {
             if index > MAX_STEPS {
@@ -189,7 +187,6 @@ impl WorkflowContext {
                 attempt,
                 steps: Mutex::new(Steps { recorded, next: 0 }),
                 conflicts: AtomicU32::new(0),
-                env: env.clone(),
                 turn,
                 turn_taken: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -201,6 +198,11 @@ impl WorkflowContext {
     /// not (there is no producer).
     pub fn detached(journal: Journal, key: RecordKey, attempt: u32) -> Result<Self, JournalError> {
         Self::load(Arc::new(key), attempt, journal, None, Arc::default(), false)
+    }
+
+    /// The journal, producer and lane this context uses.
+    pub(crate) fn env(&self) -> &Arc<ContextEnv> {
+        self.inner.key.env()
     }
 
     /// The record's idempotency key.
@@ -304,7 +306,8 @@ impl WorkflowContext {
         let step = self.encode(name, &value)?;
         match self
             .inner
-            .env
+            .key
+            .env()
             .journal
             .record_step(self.inner.key.get(), index, &step, reads, writes)
             .await?
@@ -314,7 +317,8 @@ impl WorkflowContext {
             FinishResult::AlreadyFinished => {
                 let recorded = self
                     .inner
-                    .env
+                    .key
+                    .env()
                     .journal
                     .steps(self.inner.key.get())?
                     .into_iter()
@@ -442,7 +446,7 @@ impl WorkflowContext {
         let mut lane = None;
         loop {
             let mut tx = Transaction {
-                journal: &self.inner.env.journal,
+                journal: &self.inner.key.env().journal,
                 writes: Vec::new(),
                 latest: Default::default(),
                 reads: Default::default(),
@@ -454,7 +458,7 @@ impl WorkflowContext {
                 None => {
                     self.inner.conflicts.fetch_add(1, AtomicOrdering::Relaxed);
                     if lane.is_none() {
-                        lane = Some(self.inner.env.lane.lock().await);
+                        lane = Some(self.inner.key.env().lane.lock().await);
                     }
                 }
             }
@@ -500,20 +504,27 @@ impl WorkflowContext {
         }
         let source = self
             .inner
-            .env
+            .key
+            .env()
             .producer
             .clone()
             .ok_or_else(|| StepError::NoProducer("no producer configured".into()))?;
         let producer: Producer = source().await.map_err(StepError::NoProducer)?;
         let token = format!("{}#{index}", self.inner.key);
         let intent_key = Journal::step_key(self.inner.key.get(), index);
-        let intents = self.inner.env.journal.state_keyspace(INTENTS)?;
+        let intents = self.inner.key.env().journal.state_keyspace(INTENTS)?;
         let forget = || StateWrite {
             keyspace: intents.clone(),
             key: intent_key.clone(),
             value: None,
         };
-        match self.inner.env.journal.state_get(INTENTS, &intent_key)? {
+        match self
+            .inner
+            .key
+            .env()
+            .journal
+            .state_get(INTENTS, &intent_key)?
+        {
             Some(intent) => {
                 let intent: SendIntent =
                     serde_json::from_slice(&intent).map_err(|e| StepError::Output {
@@ -557,7 +568,8 @@ impl WorkflowContext {
                     since_ms: now_ms() - 60_000,
                 };
                 self.inner
-                    .env
+                    .key
+                    .env()
                     .journal
                     .write_state(vec![StateWrite {
                         keyspace: intents.clone(),
@@ -580,7 +592,7 @@ impl WorkflowContext {
 
     /// Reads committed state, outside any transaction.
     pub fn state_get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Bytes>, JournalError> {
-        self.inner.env.journal.state_get(keyspace, key)
+        self.inner.key.env().journal.state_get(keyspace, key)
     }
 }
 

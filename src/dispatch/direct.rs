@@ -114,8 +114,8 @@ impl DeadLetter {
         }
     }
 
-    /// The message again, with its original idempotency key.
-    pub(crate) fn into_message(self) -> Result<KafkaMessage, WorkflowError> {
+    /// The message again, with its original idempotency key, for a run in `ctx`.
+    pub(crate) fn into_message(self, ctx: &WorkflowContext) -> Result<KafkaMessage, WorkflowError> {
         let topic_id = uuid::Uuid::parse_str(&self.topic_id).map_err(|e| {
             WorkflowError::from(format!(
                 "dead letter {}/{}/{}: topic id {:?}: {e}",
@@ -148,7 +148,9 @@ impl DeadLetter {
                 .collect(),
         };
         Ok(KafkaMessage::new(super::message::KeyCell::from_record(
-            key, record,
+            key,
+            record,
+            ctx.env(),
         )))
     }
 }

@@ -4,6 +4,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
+use super::context::ContextEnv;
 use crate::consumer::ConsumerRecord;
 use crate::journal::{PartitionKey, RecordKey};
 use crate::protocol::records::Header;
@@ -13,6 +14,9 @@ use crate::protocol::records::Header;
 /// message of it are gone.
 pub(crate) struct Records {
     pk: Arc<PartitionKey>,
+    /// What the records' workflow contexts use (the journal, the producer): shared per task,
+    /// not per context (the count of one `Arc` for every context was contended across threads).
+    env: Arc<ContextEnv>,
     records: Vec<ConsumerRecord>,
     /// Each record's idempotency key, made when first asked for: most workflows never ask, and
     /// making one per record (two shared names cloned, then dropped) was a measurable part of
@@ -22,10 +26,15 @@ pub(crate) struct Records {
 
 impl Records {
     /// `records` of the partition `pk`, their keys made when asked for.
-    pub(crate) fn new(pk: &Arc<PartitionKey>, records: Vec<ConsumerRecord>) -> Arc<Self> {
+    pub(crate) fn new(
+        pk: &Arc<PartitionKey>,
+        records: Vec<ConsumerRecord>,
+        env: &Arc<ContextEnv>,
+    ) -> Arc<Self> {
         let keys = records.iter().map(|_| OnceLock::new()).collect();
         Arc::new(Self {
             pk: pk.clone(),
+            env: env.clone(),
             records,
             keys,
         })
@@ -55,19 +64,24 @@ impl KeyCell {
 
     /// A key with no record (a context outside the runtime): [`record`](Self::record) must not
     /// be asked of it.
-    pub(crate) fn from_key(key: RecordKey) -> Self {
-        Self::with_record(key, Vec::new())
+    pub(crate) fn from_key(key: RecordKey, env: &Arc<ContextEnv>) -> Self {
+        Self::with_record(key, Vec::new(), env)
     }
 
     /// `record` under `key`.
-    pub(crate) fn from_record(key: RecordKey, record: ConsumerRecord) -> Self {
-        Self::with_record(key, vec![record])
+    pub(crate) fn from_record(
+        key: RecordKey,
+        record: ConsumerRecord,
+        env: &Arc<ContextEnv>,
+    ) -> Self {
+        Self::with_record(key, vec![record], env)
     }
 
-    fn with_record(key: RecordKey, records: Vec<ConsumerRecord>) -> Self {
+    fn with_record(key: RecordKey, records: Vec<ConsumerRecord>, env: &Arc<ContextEnv>) -> Self {
         Self {
             all: Arc::new(Records {
                 pk: Arc::new(key.partition_key()),
+                env: env.clone(),
                 records,
                 keys: Box::new([OnceLock::from(key)]),
             }),
@@ -87,6 +101,10 @@ impl KeyCell {
 
     pub(crate) fn topic_id(&self) -> uuid::Uuid {
         self.all.pk.topic_id
+    }
+
+    pub(crate) fn env(&self) -> &Arc<ContextEnv> {
+        &self.all.env
     }
 }
 

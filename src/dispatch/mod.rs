@@ -552,7 +552,8 @@ impl KafkaOnce {
                 self.direct.clone(),
                 direct::kafka_workflow_name(group),
                 Some(runtime::producer_source(Arc::default(), r.config.clone())),
-                move |ctx: WorkflowContext, letter: direct::DeadLetter| match letter.into_message()
+                move |ctx: WorkflowContext, letter: direct::DeadLetter| match letter
+                    .into_message(&ctx)
                 {
                     Ok(message) => handler(ctx, message),
                     Err(e) => Box::pin(std::future::ready(Err(e))),

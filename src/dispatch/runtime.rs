@@ -871,7 +871,7 @@ impl Shared {
 
     async fn run_task(self: Arc<Self>, mut t: Task) {
         let prior = std::mem::take(&mut t.prior);
-        let all = Records::new(&t.unit.pk, std::mem::take(&mut t.records));
+        let all = Records::new(&t.unit.pk, std::mem::take(&mut t.records), &self.ctx_env);
         let items: Vec<Item> = (0..all.len())
             .map(|i| Item {
                 key: KeyCell::at(&all, i),
@@ -1230,15 +1230,13 @@ impl Shared {
     /// returned to be awaited ([`Attempt::finish`]). Its retries are up to the caller.
     fn try_first(&self, item: &Item, turn: Option<&Turn>) -> Result<First, Attempt> {
         let span = tracing::info_span!("workflow", key = %item.key);
-        let ctx =
-            match WorkflowContext::load_in(item.key.clone(), 1, &self.ctx_env, true, turn.cloned())
-            {
-                Ok(ctx) => ctx,
-                Err(e) => {
-                    self.fail(e);
-                    return Ok(First::Abandoned);
-                }
-            };
+        let ctx = match WorkflowContext::load_in(item.key.clone(), 1, true, turn.cloned()) {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                self.fail(e);
+                return Ok(First::Abandoned);
+            }
+        };
         let msg = KafkaMessage::new(item.key.clone());
         let polled = {
             let _entered = span.enter();
@@ -1311,7 +1309,6 @@ impl Shared {
                 WorkflowContext::load_in(
                     item.key.clone(),
                     attempt,
-                    &self.ctx_env,
                     // Steps exist only if the workflow ran before: in an earlier process (a
                     // started entry), an earlier attempt here, or an ended assignment's task.
                     attempt == 1 && !unit.check,
