@@ -82,9 +82,9 @@ struct Inner {
     attempt: u32,
     steps: Mutex<Steps>,
     conflicts: AtomicU32,
-    /// In an ordered unit: where to ask, before the first step, transaction, send or sleep,
-    /// that the completions of the records before this one be made durable first.
-    turn: Option<Turn>,
+    /// Whether the record's turn is still to be asked for: in an ordered unit (the key's
+    /// [`KeyCell::turn`]), before the first step, transaction, send or sleep, the completions of
+    /// the records before this one are made durable first. Set from the start when not asked.
     turn_taken: std::sync::atomic::AtomicBool,
 }
 
@@ -151,16 +151,17 @@ impl WorkflowContext {
             lane,
         });
         let key = KeyCell::from_key(Arc::unwrap_or_clone(key), &env);
-        Self::load_in(key, attempt, fresh, None)
+        Self::load_in(key, attempt, fresh, false)
     }
 
-    /// As [`load`](Self::load), with the journal, producer and lane of `env` (shared by every
-    /// context of a runtime: one allocation per context).
+    /// As [`load`](Self::load), with the journal, producer and lane of the key's environment
+    /// (shared by every context of a task: one allocation per context). `takes_turn`: the first
+    /// step waits for the record's turn (see `Inner::turn_taken`).
     pub(crate) fn load_in(
         key: KeyCell,
         attempt: u32,
         fresh: bool,
-        turn: Option<Turn>,
+        takes_turn: bool,
     ) -> Result<Self, JournalError> {
         let mut recorded = Vec::new();
         let steps = if fresh {
@@ -187,8 +188,7 @@ impl WorkflowContext {
                 attempt,
                 steps: Mutex::new(Steps { recorded, next: 0 }),
                 conflicts: AtomicU32::new(0),
-                turn,
-                turn_taken: std::sync::atomic::AtomicBool::new(false),
+                turn_taken: std::sync::atomic::AtomicBool::new(!takes_turn),
             }),
         })
     }
@@ -228,7 +228,7 @@ impl WorkflowContext {
     async fn begin_step(&self, name: &str) -> Result<(u32, Option<StepRecord>), WorkflowError> {
         let (index, recorded) = self.next_step(name)?;
         if recorded.is_none()
-            && let Some(turn) = &self.inner.turn
+            && let Some(turn) = self.inner.key.turn()
             && !self.inner.turn_taken.swap(true, AtomicOrdering::SeqCst)
         {
             let (tx, rx) = tokio::sync::oneshot::channel();

@@ -4,7 +4,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
-use super::context::ContextEnv;
+use super::context::{ContextEnv, Turn};
 use crate::consumer::ConsumerRecord;
 use crate::journal::{PartitionKey, RecordKey};
 use crate::protocol::records::Header;
@@ -17,6 +17,8 @@ pub(crate) struct Records {
     /// What the records' workflow contexts use (the journal, the producer): shared per task,
     /// not per context (the count of one `Arc` for every context was contended across threads).
     env: Arc<ContextEnv>,
+    /// In an ordered unit: where a record's context asks for its turn (see `WorkflowContext`).
+    turn: Option<Turn>,
     records: Vec<ConsumerRecord>,
     /// Each record's idempotency key, made when first asked for: most workflows never ask, and
     /// making one per record (two shared names cloned, then dropped) was a measurable part of
@@ -30,11 +32,13 @@ impl Records {
         pk: &Arc<PartitionKey>,
         records: Vec<ConsumerRecord>,
         env: &Arc<ContextEnv>,
+        turn: Option<Turn>,
     ) -> Arc<Self> {
         let keys = records.iter().map(|_| OnceLock::new()).collect();
         Arc::new(Self {
             pk: pk.clone(),
             env: env.clone(),
+            turn,
             records,
             keys,
         })
@@ -82,6 +86,7 @@ impl KeyCell {
             all: Arc::new(Records {
                 pk: Arc::new(key.partition_key()),
                 env: env.clone(),
+                turn: None,
                 records,
                 keys: Box::new([OnceLock::from(key)]),
             }),
@@ -105,6 +110,10 @@ impl KeyCell {
 
     pub(crate) fn env(&self) -> &Arc<ContextEnv> {
         &self.all.env
+    }
+
+    pub(crate) fn turn(&self) -> Option<&Turn> {
+        self.all.turn.as_ref()
     }
 }
 

@@ -38,7 +38,7 @@ use crate::journal::{
 use crate::producer::{Producer, ProducerRecord};
 
 use super::completion_map;
-use super::context::{ContextEnv, ProducerSource, Turn};
+use super::context::{ContextEnv, ProducerSource};
 use super::direct::{self, DeadLetter, WorkflowRecord, WorkflowStatus};
 use super::message::{KeyCell, Records};
 use super::metrics::{Halted, Metrics, MetricsSnapshot};
@@ -101,6 +101,16 @@ async fn durable(
 ) -> Result<(), oneshot::error::RecvError> {
     match prev {
         Some(rx) => rx.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next request for a turn; never, without a channel.
+async fn recv_turn(
+    turns: &mut Option<tokio::sync::mpsc::UnboundedReceiver<oneshot::Sender<()>>>,
+) -> Option<oneshot::Sender<()>> {
+    match turns {
+        Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
 }
@@ -871,7 +881,19 @@ impl Shared {
 
     async fn run_task(self: Arc<Self>, mut t: Task) {
         let prior = std::mem::take(&mut t.prior);
-        let all = Records::new(&t.unit.pk, std::mem::take(&mut t.records), &self.ctx_env);
+        // A unit's records ask for their turns here (see `run_unit`).
+        let (turn, turns) = if t.records.len() > 1 {
+            let (turn, turns) = tokio::sync::mpsc::unbounded_channel();
+            (Some(turn), Some(turns))
+        } else {
+            (None, None)
+        };
+        let all = Records::new(
+            &t.unit.pk,
+            std::mem::take(&mut t.records),
+            &self.ctx_env,
+            turn,
+        );
         let items: Vec<Item> = (0..all.len())
             .map(|i| Item {
                 key: KeyCell::at(&all, i),
@@ -920,7 +942,7 @@ impl Shared {
             let outcome = self.attempts(&t.unit, item, None).instrument(span).await;
             self.settle(&end, &items, vec![(0, outcome)])
         } else {
-            self.run_unit(&t.unit, &items, &end, &mut prev_durable, &mut ran_tx)
+            self.run_unit(&t.unit, &items, &end, turns, &mut prev_durable, &mut ran_tx)
                 .await
         };
         // Durable only once everything before is: the next unit's steps wait for this.
@@ -977,6 +999,7 @@ impl Shared {
         unit: &Unit,
         items: &[Item],
         end: &TaskEnd,
+        turns: Option<tokio::sync::mpsc::UnboundedReceiver<oneshot::Sender<()>>>,
         prev_durable: &mut Option<oneshot::Receiver<()>>,
         ran_tx: &mut Option<oneshot::Sender<()>>,
     ) -> bool {
@@ -1052,7 +1075,8 @@ impl Shared {
             // completions of the records before it are durable: record n+1 may run while n's
             // completion is on its way to the disk, but nothing of it becomes durable (or runs
             // a step's effect) before n's completion.
-            let (turn, mut turns) = tokio::sync::mpsc::unbounded_channel();
+            // (The channel's sender is in the items' `Records`; `None` only for one record.)
+            let mut turns = turns;
             let mut waiting: Option<oneshot::Sender<()>> = None;
             let mut broken = false;
             for (i, item) in items.iter().enumerate() {
@@ -1066,7 +1090,7 @@ impl Shared {
                     stop = true;
                     continue;
                 }
-                let first = match self.try_first(item, Some(&turn)) {
+                let first = match self.try_first(item, true) {
                     Ok(first) => first,
                     Err(attempt) => {
                         let attempt = attempt.finish(self);
@@ -1077,7 +1101,7 @@ impl Shared {
                             let due = oldest.map(|t| t + UNIT_FLUSH_AFTER);
                             tokio::select! {
                                 r = &mut attempt => break r,
-                                Some(waiter) = turns.recv() => {
+                                Some(waiter) = recv_turn(&mut turns) => {
                                     flush(&mut unflushed, &mut writes);
                                     oldest = None;
                                     if writes.is_empty() && prev_durable.is_none() {
@@ -1168,7 +1192,7 @@ impl Shared {
             // others run on concurrently.
             let mut running = FuturesUnordered::new();
             for (i, item) in items.iter().enumerate() {
-                let begun = match self.try_first(item, None) {
+                let begun = match self.try_first(item, false) {
                     Ok(First::Succeeded) => {
                         unflushed.push(i);
                         continue;
@@ -1228,9 +1252,9 @@ impl Shared {
     /// it once: a workflow that finishes without waiting (most do, or their awaits are ready)
     /// is done here, with no task, timer or queue node of its own. Otherwise the attempt is
     /// returned to be awaited ([`Attempt::finish`]). Its retries are up to the caller.
-    fn try_first(&self, item: &Item, turn: Option<&Turn>) -> Result<First, Attempt> {
+    fn try_first(&self, item: &Item, takes_turn: bool) -> Result<First, Attempt> {
         let span = tracing::info_span!("workflow", key = %item.key);
-        let ctx = match WorkflowContext::load_in(item.key.clone(), 1, true, turn.cloned()) {
+        let ctx = match WorkflowContext::load_in(item.key.clone(), 1, true, takes_turn) {
             Ok(ctx) => ctx,
             Err(e) => {
                 self.fail(e);
@@ -1313,7 +1337,7 @@ impl Shared {
                     // started entry), an earlier attempt here, or an ended assignment's task.
                     attempt == 1 && !unit.check,
                     // Retries run after the records before are durable (see `run_unit`).
-                    None,
+                    false,
                 )
             }) {
                 Ok(ctx) => ctx,
