@@ -428,12 +428,13 @@ impl Shared {
             .snapshot(&self.group, lag, pending + orphaned as u64)
     }
 
-    fn has_room(&self, part: &Part) -> bool {
-        self.room(part) > 0
+    fn has_room(&self, part: &Part, uncounted: usize) -> bool {
+        self.room(part, uncounted) > 0
     }
 
-    /// How many more records of `part` may start now.
-    fn room(&self, part: &Part) -> usize {
+    /// How many more records of `part` may start now, with `uncounted` records started and not
+    /// yet added to the total in flight (see [`count_started`](Self::count_started)).
+    fn room(&self, part: &Part, uncounted: usize) -> usize {
         if part.throttled {
             return 0;
         }
@@ -444,16 +445,26 @@ impl Shared {
         let total = self
             .settings
             .max_in_flight
-            .saturating_sub(self.in_flight.load(AtomicOrdering::SeqCst));
+            .saturating_sub(self.in_flight.load(AtomicOrdering::SeqCst) + uncounted);
         partition.min(total)
+    }
+
+    /// Adds the records started by the dispatch loop since the last call to the total in flight:
+    /// once per unit, before it is spawned (so that its end never subtracts them first), instead
+    /// of once per record on a counter the workers update too.
+    fn count_started(&self, started: &mut usize) {
+        if *started > 0 {
+            self.in_flight
+                .fetch_add(std::mem::take(started), AtomicOrdering::SeqCst);
+        }
     }
 
     /// Whether `wanted` records of `part` should start now: there is room for all of them, or
     /// for some while nothing of the partition runs. A partition with work running waits for
     /// room for a whole unit rather than starting a sliver, which would keep its units small
     /// for good (each unit's end frees exactly the room the next one gets).
-    fn may_start(&self, part: &Part, wanted: usize) -> bool {
-        let room = self.room(part);
+    fn may_start(&self, part: &Part, wanted: usize, uncounted: usize) -> bool {
+        let room = self.room(part, uncounted);
         room > 0 && (room >= wanted.min(MAX_UNIT) || part.running == 0)
     }
 
@@ -484,6 +495,8 @@ impl Shared {
         let mut parts = self.lock();
         let mut flagged: Vec<TopicPartition> = Vec::new();
         let mut records = records.drain(..).peekable();
+        // Started and not yet counted in flight: counted before each unit is spawned.
+        let mut started = 0;
         while let Some(first) = records.next() {
             let tp = first.topic_partition();
             let Some(part) = parts.get_mut(&tp) else {
@@ -494,23 +507,26 @@ impl Shared {
             let mut unit: Vec<ConsumerRecord> = Vec::new();
             let mut next = Some(first);
             while let Some(record) = next.take() {
-                match self.admit(consumer, &tp, part, record, !unit.is_empty()) {
+                match self.admit(consumer, &tp, part, record, !unit.is_empty(), &mut started) {
                     Admit::Start(record) => {
                         if unit.is_empty() {
                             unit.reserve(UNIT_CAPACITY);
                         }
                         unit.push(record);
                         if unit.len() >= MAX_UNIT {
+                            self.count_started(&mut started);
                             self.dispatch_unit(&tp, part, std::mem::take(&mut unit));
                         }
                     }
                     Admit::Skipped => {
                         if !unit.is_empty() {
+                            self.count_started(&mut started);
                             self.dispatch_unit(&tp, part, std::mem::take(&mut unit));
                         }
                     }
                     Admit::Held => {
                         if !unit.is_empty() {
+                            self.count_started(&mut started);
                             self.dispatch_unit(&tp, part, std::mem::take(&mut unit));
                         }
                         if flagged.last() != Some(&tp) {
@@ -521,6 +537,7 @@ impl Shared {
                 next = records.next_if(|r| tp.is(&r.topic, r.partition));
             }
             if !unit.is_empty() {
+                self.count_started(&mut started);
                 self.dispatch_unit(&tp, part, unit);
             }
         }
@@ -539,6 +556,7 @@ impl Shared {
         part: &mut Part,
         record: ConsumerRecord,
         continuing: bool,
+        started: &mut usize,
     ) -> Admit {
         if part.revoking || part.halted || self.stopping.load(AtomicOrdering::SeqCst) {
             // Not started, so still pending (or never counted): the commit cannot pass it.
@@ -568,9 +586,9 @@ impl Shared {
         }
         part.pending.insert(offset);
         let room = if continuing {
-            self.has_room(part)
+            self.has_room(part, *started)
         } else {
-            self.may_start(part, MAX_UNIT)
+            self.may_start(part, MAX_UNIT, *started)
         };
         if !part.held.is_empty() || !room {
             // The partition is paused until its held records run.
@@ -585,7 +603,7 @@ impl Shared {
             return Admit::Held;
         }
         part.running += 1;
-        self.in_flight.fetch_add(1, AtomicOrdering::SeqCst);
+        *started += 1;
         Admit::Start(record)
     }
 
@@ -630,8 +648,8 @@ impl Shared {
                 continue;
             };
             let mut released = Vec::new();
-            if !part.revoking && !part.halted && self.may_start(part, part.held.len()) {
-                let n = self.room(part).min(part.held.len());
+            if !part.revoking && !part.halted && self.may_start(part, part.held.len(), 0) {
+                let n = self.room(part, 0).min(part.held.len());
                 released.extend(part.held.drain(..n));
                 self.held.fetch_sub(n, AtomicOrdering::SeqCst);
                 part.running += n;
@@ -964,12 +982,12 @@ impl Shared {
         let now = now_ms();
         let mut all = true;
         let mut finished = Vec::with_capacity(results.len());
+        let mut waits = Vec::with_capacity(results.len());
         for (i, outcome) in results {
             let record = items[i].key.record();
             match outcome {
                 Outcome::Finished => {
-                    let waited = now.saturating_sub(record.timestamp);
-                    self.metrics.latency.record(waited.max(0) as u64);
+                    waits.push(now.saturating_sub(record.timestamp).max(0) as u64);
                     finished.push((record.offset, true));
                 }
                 Outcome::Halt(error) => {
@@ -983,6 +1001,7 @@ impl Shared {
                 }
             }
         }
+        self.metrics.latency.record_all(waits);
         self.finish(end, &finished);
         all
     }

@@ -245,6 +245,79 @@ async fn auto_offset_reset_earliest_latest_and_none() {
     }
 }
 
+/// Receives with `try_recv_into` (runs of records per lock) until `n` arrived, `max` at a time.
+async fn recv_into_n(consumer: &Consumer, n: usize, max: usize) -> Vec<ConsumerRecord> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let before = out.len();
+        let want = max.min(n - out.len());
+        if let Some(e) = consumer.try_recv_into(&mut out, want) {
+            panic!("try_recv_into failed after {} records: {e}", out.len());
+        }
+        assert!(out.len() - before <= max, "more than max records at once");
+        if out.len() == before {
+            match tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await {
+                Ok(Ok(r)) => out.push(r),
+                Ok(Err(e)) => panic!("recv failed after {} records: {e}", out.len()),
+                Err(_) => panic!("no record for 60 s after {} of {n}", out.len()),
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_recv_into_delivers_runs_in_order_and_honours_pause_and_seek() {
+    let topic = common::unique("recv-into");
+    create(&topic, 3).await;
+    let mut sent = produce(&topic, 1500, CompressionType::None, Some(0), "p0").await;
+    sent.extend(produce(&topic, 1500, CompressionType::Lz4, Some(1), "p1").await);
+    sent.extend(produce(&topic, 1500, CompressionType::Zstd, Some(2), "p2").await);
+    let config = consumer_config(AutoOffsetReset::Earliest)
+        .to_builder()
+        .max_poll_records(200)
+        .build()
+        .unwrap();
+    let consumer = Consumer::new(config).await.unwrap();
+    consumer
+        .assign(&[(&topic, 0), (&topic, 1), (&topic, 2)])
+        .await
+        .unwrap();
+    // Part of it, then partition 1 paused: nothing more of it until resumed, and its position
+    // is one past the last record of it handed out.
+    let mut got = recv_into_n(&consumer, 1000, 333).await;
+    consumer.pause(&[(&topic, 1)]);
+    let seen_1 = got.iter().filter(|r| r.partition == 1).count();
+    let rest_0_2 = 3000 - got.iter().filter(|r| r.partition != 1).count();
+    let more = recv_into_n(&consumer, rest_0_2, 333).await;
+    assert!(
+        more.iter().all(|r| r.partition != 1),
+        "a paused partition delivered"
+    );
+    assert_eq!(consumer.position(&topic, 1), Some(seen_1 as i64));
+    got.extend(more);
+    let mut empty = Vec::new();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(consumer.try_recv_into(&mut empty, 100).is_none());
+    assert!(empty.is_empty(), "a paused partition delivered");
+    consumer.resume(&[(&topic, 1)]);
+    got.extend(recv_into_n(&consumer, 1500 - seen_1, 1024).await);
+    check_against(&sent, &got);
+    assert_eq!(consumer.position(&topic, 0), Some(1500));
+    assert_eq!(consumer.position(&topic, 2), Some(1500));
+    // Seek into the middle of a compressed batch: the next run starts exactly there.
+    consumer.seek(&topic, 2, 777).unwrap();
+    let again = recv_into_n(&consumer, 1500 - 777, 1024).await;
+    assert_eq!(
+        again
+            .iter()
+            .map(|r| (r.partition, r.offset))
+            .collect::<Vec<_>>(),
+        (777..1500).map(|o| (2, o)).collect::<Vec<_>>()
+    );
+    consumer.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seek_pause_and_resume() {
     let topic = common::unique("seek-pause");

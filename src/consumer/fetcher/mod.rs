@@ -714,6 +714,120 @@ impl Consumer {
         }
     }
 
+    /// Moves up to `max` buffered records into `out`, as that many [`try_recv`](Self::try_recv)
+    /// calls would, but taking the locks once per run of records of one fetch rather than once
+    /// per record. Returns the first partition error met (the records before it are in `out`);
+    /// `None` when `max` records were moved or nothing more is ready.
+    pub fn try_recv_into(
+        &self,
+        out: &mut Vec<ConsumerRecord>,
+        max: usize,
+    ) -> Option<ConsumerError> {
+        let max_poll = self.shared.settings.max_poll_records.max(1);
+        let mut drain = self.drain.lock().unwrap_or_else(|p| p.into_inner());
+        let mut left = max;
+        while left > 0 {
+            {
+                let mut state = self.shared.lock();
+                if drain.is_none() {
+                    if state.closed {
+                        return Some(ConsumerError::Closed);
+                    }
+                    if let Some(e) = state.errors.pop_front() {
+                        return Some(e);
+                    }
+                    let st = &mut *state;
+                    let next = st.completed.iter().position(|c| {
+                        st.partitions
+                            .get(&c.tp)
+                            .is_none_or(|p| !p.paused || p.version != c.version)
+                    })?;
+                    *drain = st.completed.remove(next);
+                } else if let Some(cf) = drain.as_ref()
+                    && st_paused(&state, cf)
+                {
+                    // Paused since its last record was handed out: back to the front of the
+                    // queue, as `try_recv` does after handing out a record of a paused partition.
+                    let cf = drain.take().expect("checked above");
+                    state.completed.push_front(cf);
+                    continue;
+                }
+            }
+            let cf = drain.as_mut().expect("set above");
+            // A run of records decoded outside the state lock: up to `left`, no further than the
+            // point where the fetch goes to the back of the queue, and up to the first step that
+            // is not a record.
+            let limit = left.min(max_poll.saturating_sub(cf.handed_out).max(1));
+            let start = out.len();
+            let (mut after_last, mut epoch) = (None, None);
+            let mut other = None;
+            while out.len() - start < limit {
+                match cf.next() {
+                    Step::Record(record, after) => {
+                        if record.leader_epoch >= 0 {
+                            epoch = Some(record.leader_epoch);
+                        }
+                        after_last = Some(after);
+                        out.push(record);
+                    }
+                    step => {
+                        other = Some(step);
+                        break;
+                    }
+                }
+            }
+            let n = out.len() - start;
+            let mut state = self.shared.lock();
+            let st = &mut *state;
+            let Some(p) = st
+                .partitions
+                .get_mut(&cf.tp)
+                .filter(|p| p.version == cf.version)
+            else {
+                // Seeked, reset or unassigned meanwhile: the run is not for the current position.
+                out.truncate(start);
+                *drain = None;
+                continue;
+            };
+            if n > 0 {
+                left -= n;
+                p.position = after_last;
+                if epoch.is_some() {
+                    p.position_epoch = epoch;
+                }
+            }
+            match other {
+                Some(Step::Error(e)) => {
+                    p.failed = true;
+                    p.buffered = false;
+                    *drain = None;
+                    return Some(e);
+                }
+                Some(Step::Done) => {
+                    p.buffered = false;
+                    *drain = None;
+                    drop(state);
+                    self.shared.wake_fetchers();
+                    continue;
+                }
+                Some(Step::Advance(position)) => p.position = Some(position),
+                Some(Step::Record(..)) | None => {}
+            }
+            let rotate =
+                n > 0 && (p.paused || (cf.handed_out >= max_poll && !st.completed.is_empty()));
+            if rotate {
+                let mut cf = drain.take().expect("set above");
+                if p.paused {
+                    st.completed.push_front(cf);
+                } else {
+                    cf.handed_out = 0;
+                    st.completed.push_back(cf);
+                }
+            }
+        }
+        None
+    }
+
     /// Stops the fetch loops and the supervisor, waits for them, drops buffered data, and (unless
     /// the cluster was given to the builder) closes the cluster's connections. Later calls to
     /// `recv` return [`ConsumerError::Closed`].
@@ -741,4 +855,12 @@ impl Consumer {
             self.shared.cluster.close();
         }
     }
+}
+
+/// Whether the partition of `cf` is paused (in its current version).
+fn st_paused(state: &state::State, cf: &CompletedFetch) -> bool {
+    state
+        .partitions
+        .get(&cf.tp)
+        .is_some_and(|p| p.paused && p.version == cf.version)
 }

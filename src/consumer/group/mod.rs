@@ -400,20 +400,15 @@ impl GroupConsumer {
     /// Moves the records buffered now (at most `max`) into `out`, without waiting, as repeated
     /// [`try_recv`](Self::try_recv) would; returns the error that stopped it, if one did (the
     /// records before it are in `out`). Cheaper per record than `try_recv`: the poll is
-    /// accounted once.
+    /// accounted once, and the consumer's locks are taken once per run of records (see
+    /// [`Consumer::try_recv_into`]).
     pub fn try_recv_into(&self, out: &mut Vec<ConsumerRecord>, max: usize) -> Option<GroupError> {
         let inner = &self.handle.inner;
         let _guard = PollGuard::enter(inner);
         if let Some(e) = inner.fatal.borrow().clone() {
             return Some(e);
         }
-        for _ in 0..max {
-            match inner.consumer.try_recv()? {
-                Ok(record) => out.push(record),
-                Err(e) => return Some(e.into()),
-            }
-        }
-        None
+        inner.consumer.try_recv_into(out, max).map(GroupError::from)
     }
 
     /// Commits the positions of the owned partitions (the next offset to read of each) under
