@@ -61,7 +61,28 @@ pub async fn run(config: ClientConfig, opts: Options) -> Result<(), Error> {
             Err(_) => Waited::Again,
         }
     };
-    let result = print_records(&opts, || consumer.try_recv(), wait).await;
+    // Ready records in runs (one lock per run, see `Consumer::try_recv_into`), never more than
+    // `--count` still wants. (Not in the group mode below: what was taken counts as consumed when
+    // it commits on exit, so there only printed records may be taken.)
+    let (mut ready, mut run) = (std::collections::VecDeque::new(), Vec::new());
+    let (mut taken, mut failed) = (0u64, None);
+    let try_recv = || {
+        if ready.is_empty() && failed.is_none() {
+            let max = opts
+                .count
+                .map_or(1024, |n| n.saturating_sub(taken).min(1024) as usize);
+            failed = consumer.try_recv_into(&mut run, max);
+            ready.extend(run.drain(..));
+        }
+        match ready.pop_front() {
+            Some(record) => {
+                taken += 1;
+                Some(Ok(record))
+            }
+            None => failed.take().map(Err),
+        }
+    };
+    let result = print_records(&opts, try_recv, wait).await;
     consumer.close().await;
     result
 }
