@@ -9,7 +9,10 @@
 //!   only (survives a process crash, not a power loss).
 //! - **Poisoning.** A failed write or fsync poisons the journal: that write and every later one
 //!   fail with [`JournalError::Poisoned`], which names the first cause. Nothing after it counts as
-//!   durable, so the runtime commits nothing past it.
+//!   durable, so the runtime commits nothing past it. A failure in one of fjall's background
+//!   threads (a memtable flush to a table, a compaction) poisons fjall, and with it the journal's
+//!   next write; fjall does not hand over its cause, so the journal probes the disk with a test
+//!   write and names what that finds (a full disk, say).
 //! - **Pruning.** [`Journal::prune`] removes a partition's entries below an offset (after the
 //!   broker confirmed a commit there), so the journal's size follows the in-flight window.
 //! - **Recovery.** fjall recovers a torn tail at open; anything it cannot read, and any key or
@@ -226,6 +229,8 @@ pub(crate) struct Inner {
     options: JournalOptions,
     stats: Stats,
     poisoned: Mutex<Option<Arc<str>>>,
+    /// The journal directory (for [`poison_cause`]'s probe).
+    dir: PathBuf,
 }
 
 impl Inner {
@@ -239,11 +244,62 @@ impl Inner {
     fn poison(&self, e: fjall::Error) -> Arc<str> {
         let mut p = self.poisoned.lock().unwrap_or_else(|p| p.into_inner());
         p.get_or_insert_with(|| {
-            tracing::error!(error = %e, "journal write failed; the journal is poisoned");
-            e.to_string().into()
+            let cause = poison_cause(&e, &self.dir);
+            tracing::error!(error = %cause, "journal write failed; the journal is poisoned");
+            cause.into()
         })
         .clone()
     }
+}
+
+/// How much a probe write beside the journal tries to write (see [`poison_cause`]).
+const PROBE_BYTES: usize = 1 << 20;
+
+/// The cause a poisoned journal reports, one a person can act on. An I/O error is named as the OS
+/// names it ("No space left on device (os error 28)"), not in fjall's debug form. fjall's own
+/// `Poisoned` means that one of its background threads (a memtable flush, a compaction, a
+/// rotation of its log) failed earlier: fjall stops accepting writes then, but its error only
+/// goes to its log (target `fjall`). So a probe write of [`PROBE_BYTES`] in the journal's
+/// directory says whether the disk is full (or failing).
+fn poison_cause(e: &fjall::Error, dir: &Path) -> String {
+    if matches!(e, fjall::Error::Poisoned) {
+        let probe = match probe_write(dir) {
+            Ok(()) => format!(
+                "a test write of {} KiB to {} succeeds",
+                PROBE_BYTES >> 10,
+                dir.display()
+            ),
+            Err(e) => format!(
+                "a test write of {} KiB to {} fails: {e}",
+                PROBE_BYTES >> 10,
+                dir.display()
+            ),
+        };
+        return format!(
+            "a background flush or compaction of the journal failed (fjall logs the cause under \
+             target `fjall`); {probe}"
+        );
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return io.to_string();
+        }
+        source = s.source();
+    }
+    e.to_string()
+}
+
+/// Writes (and syncs) [`PROBE_BYTES`] to a file in `dir`, then removes it.
+fn probe_write(dir: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = dir.join("kafka-once.probe");
+    let result = std::fs::File::create(&path).and_then(|mut f| {
+        f.write_all(&vec![0u8; PROBE_BYTES])?;
+        f.sync_data()
+    });
+    let _ = std::fs::remove_file(&path);
+    result
 }
 
 /// One partition's runs (see [`Run`]), as `(first offset, run)` pairs in offset order.
@@ -466,6 +522,7 @@ impl Journal {
             options,
             stats: Stats::default(),
             poisoned: Mutex::new(None),
+            dir: path.clone(),
         });
         let writer = inner.clone();
         std::thread::Builder::new()

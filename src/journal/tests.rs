@@ -475,3 +475,25 @@ fn journal_entry_fuzz_seeds_are_current() {
     add("step", 3, step.encode());
     crate::fuzz_seeds::check_or_write("journal_entry", files);
 }
+
+/// A poisoned journal names an I/O cause as the OS does, not in fjall's debug form.
+#[test]
+fn a_poison_cause_names_the_io_error_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = fjall::Error::Io(std::io::Error::from_raw_os_error(28));
+    let cause = poison_cause(&full, dir.path());
+    assert!(cause.starts_with("No space left on device"), "{cause}");
+    assert!(!cause.contains("FjallError"), "{cause}");
+}
+
+/// fjall's bare `Poisoned` (a background flush or compaction failed; its cause went to fjall's
+/// log only) gets a probe of the journal's directory: here the directory is writable, so the
+/// probe says so and leaves no file behind. (The disk-full case: `tests/it/diskfull.rs`.)
+#[test]
+fn a_background_failure_is_named_with_what_a_probe_write_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let cause = poison_cause(&fjall::Error::Poisoned, dir.path());
+    assert!(cause.contains("background flush or compaction"), "{cause}");
+    assert!(cause.contains("succeeds"), "{cause}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

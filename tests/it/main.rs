@@ -9,6 +9,7 @@ mod common;
 mod connection;
 mod consumer;
 mod crash;
+mod diskfull;
 mod dispatch;
 mod failover;
 mod fake_broker;
