@@ -20,6 +20,7 @@ tests=(
     slow::
     handoff::
     dispatch::a_journal_write_failure
+    diskfull::
     model::
 )
 end=$(($(date +%s) + minutes * 60))

@@ -327,55 +327,93 @@ async fn a_disk_that_fills_mid_run_stops_the_worker_commits_nothing_past_its_jou
 /// fjall writes a full memtable out to a table in a background thread; when that write finds the
 /// disk full, fjall stops accepting writes, but its error goes only to its log and the next write
 /// fails with a bare `Poisoned`. The journal must still say what is wrong, and lose nothing it had
-/// acknowledged as durable. The journal runs in a child process (this test binary, running
-/// [`small_disk_flush_child`]) on a tmpfs that a filler file keeps at [`SLACK`] bytes free: room
-/// for each write-ahead log batch, none for a table.
+/// acknowledged as durable. The journal runs in this process on a tmpfs of a mount namespace that
+/// a holder process (`sleep` under [`on_a_small_disk`]) keeps alive, reached through
+/// `/proc/<holder>/root`; a filler file keeps [`SLACK`] bytes free: room for each write-ahead log
+/// batch, none for a table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_background_flush_that_finds_the_disk_full_stops_the_journal_with_a_clear_error() {
+    use std::io::Write;
+    use tokio::io::AsyncBufReadExt;
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("small-disk");
     std::fs::create_dir(&mnt).unwrap();
-    let copy = dir.path().join("journal");
-    let log = dir.path().join("child.log");
-    let exe = std::env::current_exe().unwrap();
-    let mut child = on_a_small_disk("16m", &mnt, &copy, exe.to_str().unwrap())
-        .args([
-            "diskfull::small_disk_flush_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("DISKFULL_JOURNAL", mnt.join("journal"))
-        .env("KAFKA_ONCE_LOG", "fjall=warn,kafka_once=info")
-        .stdout(std::fs::File::create(dir.path().join("child.out")).unwrap())
-        .stderr(std::fs::File::create(&log).unwrap())
+    let unused = dir.path().join("unused");
+    let mut holder = on_a_small_disk("16m", &mnt, &unused, "sleep")
+        .arg("600")
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run unshare (util-linux) for the disk-full test: {e}"));
-    let mut guard = GroupGuard(child.id());
-    let status = tokio::time::timeout(STOP_DEADLINE, child.wait())
-        .await
-        .unwrap_or_else(|_| panic!("the child did not finish\n{}", tail(&log, 40)))
-        .unwrap();
-    guard.disarm();
-    let output = std::fs::read_to_string(dir.path().join("child.out")).unwrap_or_default()
-        + &std::fs::read_to_string(&log).unwrap_or_default();
-    assert_mounted(&output, status);
-    assert!(status.success(), "{status}\n{output}");
-    let line = |tag: &str| {
-        output
-            .lines()
-            // The harness may print "test ... " before it on the same line.
-            .find_map(|l| l.split_once(tag).map(|(_, rest)| rest.to_string()))
-            .unwrap_or_else(|| panic!("no {tag:?} line from the child\n{output}"))
-    };
-    let error = line("diskfull-child: error: ");
-    let durable: i64 = line("diskfull-child: durable: ").parse().unwrap();
-    eprintln!("after {durable} durable entries: {error}");
-    // fjall's log (its words) shows that a flush failed.
+    let _guard = GroupGuard(holder.id());
+    let mut lines = tokio::io::BufReader::new(holder.stderr.take().unwrap()).lines();
+    let mut said = String::new();
+    let mounted = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            said.push_str(&line);
+            said.push('\n');
+            if line.contains("diskfull-test: mounted a tmpfs") {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
     assert!(
-        output.contains("Flush error"),
-        "no flush failed; nothing tested: {error}\n{output}"
+        mounted,
+        "cannot make a small disk: `unshare {} sh -c 'mount -t tmpfs ...'` failed; the test needs \
+         util-linux's unshare and the right to mount a tmpfs in a new mount namespace (root, or \
+         unprivileged user namespaces)\n{said}",
+        if is_root() { "-m" } else { "-rm" },
+    );
+    let root = format!("/proc/{}/root", holder.id().unwrap());
+    let disk = Path::new(&root).join(mnt.strip_prefix("/").unwrap());
+    assert!(
+        free_bytes(&disk) <= 16 << 20,
+        "{} is not the small disk",
+        disk.display()
+    );
+    let options = kafka_once::journal::JournalOptions {
+        memtable_bytes: 1 << 20,
+        ..Default::default()
+    };
+    let journal = Journal::open_with(disk.join("journal"), options).unwrap();
+    // Appending: a write after `set_len` shrank the file lands at its new end, not in a hole.
+    let mut filler = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(disk.join("filler"))
+        .unwrap();
+    let mut filler_len = 0u64;
+    let mut durable = 0i64;
+    let error = loop {
+        assert!(durable < 1_000_000, "no write failed");
+        let free = free_bytes(&disk);
+        if free > SLACK {
+            filler
+                .write_all(&vec![0u8; (free - SLACK) as usize])
+                .unwrap();
+            filler_len += free - SLACK;
+        } else if free < SLACK {
+            filler_len -= filler_len.min(SLACK - free);
+            filler.set_len(filler_len).unwrap();
+        }
+        let started =
+            (durable..durable + PER_BATCH).try_for_each(|i| journal.started(&flush_key(i), 1));
+        if let Err(e) = started {
+            break e.to_string();
+        }
+        match journal.sync().await {
+            Ok(()) => durable += PER_BATCH,
+            Err(e) => break e.to_string(),
+        }
+        settle(&disk).await;
+    };
+    drop(journal);
+    eprintln!("after {durable} durable entries: {error}");
+    assert!(
+        durable > 0,
+        "the first batch failed already; nothing tested: {error}"
     );
     assert!(
         error.contains("No space left on device"),
@@ -384,10 +422,21 @@ async fn a_background_flush_that_finds_the_disk_full_stops_the_journal_with_a_cl
     assert!(
         error.contains("background flush"),
         "the write-ahead log filled before the failed flush stopped the journal; the flush's \
-         failure is not what was tested: {error}\n{output}"
+         failure is not what was tested: {error}"
     );
     // Everything acknowledged as durable survives (fjall replays its log into the memtable whose
-    // flush failed).
+    // flush failed): read from a copy, on a disk with room.
+    let copy = dir.path().join("journal");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(disk.join("journal"))
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cannot copy the journal off the small disk"
+    );
     let journal = Journal::open(&copy).unwrap();
     for i in 0..durable {
         assert_eq!(
@@ -453,62 +502,4 @@ async fn settle(disk: &Path) {
         }
         last = now;
     }
-}
-
-/// The child of the flush test (run by it, on a small disk; does nothing elsewhere): writes
-/// batches of entries, each made durable, keeping [`SLACK`] free, and pausing after each until
-/// the disk is still (so that a flush runs while nothing else writes); prints the entries made
-/// durable and the error that stopped it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the child of a_background_flush_that_finds_the_disk_full_stops_the_journal_with_a_clear_error"]
-async fn small_disk_flush_child() {
-    use std::io::Write;
-    let Some(path) = std::env::var_os("DISKFULL_JOURNAL").map(std::path::PathBuf::from) else {
-        return;
-    };
-    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("KAFKA_ONCE_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
-    let disk = path.parent().unwrap().to_path_buf();
-    let options = kafka_once::journal::JournalOptions {
-        memtable_bytes: 1 << 20,
-        ..Default::default()
-    };
-    let journal = Journal::open_with(&path, options).unwrap();
-    // Appending: a write after `set_len` shrank the file lands at its new end, not in a hole.
-    let mut filler = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(disk.join("filler"))
-        .unwrap();
-    let mut filler_len = 0u64;
-    let mut durable = 0i64;
-    let error = loop {
-        assert!(durable < 1_000_000, "no write failed");
-        let free = free_bytes(&disk);
-        if free > SLACK {
-            filler
-                .write_all(&vec![0u8; (free - SLACK) as usize])
-                .unwrap();
-            filler_len += free - SLACK;
-        } else if free < SLACK {
-            filler_len -= filler_len.min(SLACK - free);
-            filler.set_len(filler_len).unwrap();
-        }
-        let started =
-            (durable..durable + PER_BATCH).try_for_each(|i| journal.started(&flush_key(i), 1));
-        if let Err(e) = started {
-            break e;
-        }
-        match journal.sync().await {
-            Ok(()) => durable += PER_BATCH,
-            Err(e) => break e,
-        }
-        settle(&disk).await;
-    };
-    println!("diskfull-child: durable: {durable}");
-    println!("diskfull-child: error: {error}");
 }
