@@ -455,12 +455,17 @@ pub async fn drive(
     let mut kill_at = start + random_run();
     let mut kills = 0;
     let mut last_report = start;
+    // The last committed count read, and when it last grew (for the deadline's message).
+    let (mut seen, mut grew) = (0i64, start);
     let result = loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
         if start.elapsed() > opts.deadline {
             break Err(format!(
-                "not done within {:?}; see {}",
+                "not done within {:?}: {seen} of {total} committed after {kills} of {} kills, \
+                 the last progress {:?} ago; see {}",
                 opts.deadline,
+                opts.kills,
+                grew.elapsed(),
                 opts.log.display()
             ));
         }
@@ -480,6 +485,9 @@ pub async fn drive(
             Err(_) => continue,
         };
         let now = tokio::time::Instant::now();
+        if committed > seen {
+            (seen, grew) = (committed, now);
+        }
         let mut report = Progress {
             committed,
             total,
