@@ -82,14 +82,22 @@ struct Inner {
     attempt: u32,
     steps: Mutex<Steps>,
     conflicts: AtomicU32,
-    /// Whether the record's turn is still to be asked for: in an ordered unit (the key's
-    /// [`KeyCell::turn`]), before the first step, transaction, send or sleep, the completions of
-    /// the records before this one are made durable first. Set from the start when not asked.
-    turn_taken: std::sync::atomic::AtomicBool,
+    /// The turn this context holds (see [`Turn`]): [`TURN_NONE`] until it asks, [`TURN_QUEUED`]
+    /// or [`TURN_DURABLE`] after. In an ordered unit (the key's [`KeyCell::turn`]) a transaction
+    /// needs the completions of the records before this one queued to the journal before its own
+    /// commit (the journal's writer keeps order, so it cannot become durable before them); a
+    /// step, send or sleep, whose effect is outside the journal, needs them durable. Set to
+    /// [`TURN_DURABLE`] from the start when no turn is to be asked for.
+    turn_held: std::sync::atomic::AtomicU8,
 }
 
-/// A request for one's turn: answered (or dropped) once everything before is durable.
-pub(crate) type Turn = tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>;
+const TURN_NONE: u8 = 0;
+const TURN_QUEUED: u8 = 1;
+const TURN_DURABLE: u8 = 2;
+
+/// A request for one's turn, and whether it needs the records before durable (`true`) or only
+/// their completions queued to the journal (`false`): answered (or dropped) once they are.
+pub(crate) type Turn = tokio::sync::mpsc::UnboundedSender<(tokio::sync::oneshot::Sender<()>, bool)>;
 
 /// What every context of one runtime shares: the journal, the producer for `ctx.send`, and the
 /// lane where transactions re-run after a conflict take turns (so that on a hot key re-runs
@@ -156,7 +164,7 @@ impl WorkflowContext {
 
     /// As [`load`](Self::load), with the journal, producer and lane of the key's environment
     /// (shared by every context of a task: one allocation per context). `takes_turn`: the first
-    /// step waits for the record's turn (see `Inner::turn_taken`).
+    /// step waits for the record's turn (see `Inner::turn_held`).
     pub(crate) fn load_in(
         key: KeyCell,
         attempt: u32,
@@ -188,7 +196,11 @@ impl WorkflowContext {
                 attempt,
                 steps: Mutex::new(Steps { recorded, next: 0 }),
                 conflicts: AtomicU32::new(0),
-                turn_taken: std::sync::atomic::AtomicBool::new(!takes_turn),
+                turn_held: std::sync::atomic::AtomicU8::new(if takes_turn {
+                    TURN_NONE
+                } else {
+                    TURN_DURABLE
+                }),
             }),
         })
     }
@@ -222,20 +234,26 @@ impl WorkflowContext {
     }
 
     /// Takes the next step index; returns the recorded step there, if any. When there is none
-    /// (the step is to run now), waits for this record's turn first (see [`Inner::turn`]), so
-    /// that in `Ordering::Partition` nothing of record n+1 becomes durable (or runs a step's
-    /// effect) before record n's completion is durable.
-    async fn begin_step(&self, name: &str) -> Result<(u32, Option<StepRecord>), WorkflowError> {
+    /// (the step is to run now), waits for this record's turn first (see [`Inner::turn_held`]):
+    /// `durable` for an effect outside the journal, else only the earlier completions queued. So
+    /// in `Ordering::Partition` nothing of record n+1 becomes durable (or runs an effect outside
+    /// the journal) before record n's completion is durable.
+    async fn begin_step(
+        &self,
+        name: &str,
+        durable: bool,
+    ) -> Result<(u32, Option<StepRecord>), WorkflowError> {
         let (index, recorded) = self.next_step(name)?;
+        let want = if durable { TURN_DURABLE } else { TURN_QUEUED };
         if recorded.is_none()
             && let Some(turn) = self.inner.key.turn()
-            && !self.inner.turn_taken.swap(true, AtomicOrdering::SeqCst)
+            && self.inner.turn_held.fetch_max(want, AtomicOrdering::SeqCst) < want
         {
             let (tx, rx) = tokio::sync::oneshot::channel();
             // A dropped request or answer means the unit stopped waiting: the records before
             // did not finish durably (the runtime or the assignment stops). The step must not
             // run ahead of them.
-            if turn.send(tx).is_err() || rx.await.is_err() {
+            if turn.send((tx, durable)).is_err() || rx.await.is_err() {
                 return Err("the records before this one did not finish durably".into());
             }
         }
@@ -386,7 +404,7 @@ impl WorkflowContext {
         Fut: Future<Output = Result<T, E>>,
         E: Into<WorkflowError>,
     {
-        let (index, recorded) = self.begin_step(name).await?;
+        let (index, recorded) = self.begin_step(name, true).await?;
         if let Some(r) = recorded {
             return self.decode(&r);
         }
@@ -439,7 +457,8 @@ impl WorkflowContext {
         E: Into<WorkflowError>,
     {
         const NAME: &str = "transaction";
-        let (index, recorded) = self.begin_step(NAME).await?;
+        // Its effect is in the journal only: the earlier completions queued before it suffice.
+        let (index, recorded) = self.begin_step(NAME, false).await?;
         if let Some(r) = recorded {
             return self.decode(&r);
         }
@@ -469,7 +488,7 @@ impl WorkflowContext {
     /// restart the workflow waits only for what is left of it.
     pub async fn sleep(&self, duration: Duration) -> Result<(), WorkflowError> {
         const NAME: &str = "sleep";
-        let (index, recorded) = self.begin_step(NAME).await?;
+        let (index, recorded) = self.begin_step(NAME, true).await?;
         let wake_ms: i64 = match recorded {
             Some(r) => self.decode(&r)?,
             None => {
@@ -498,7 +517,7 @@ impl WorkflowContext {
     pub async fn send(&self, mut record: ProducerRecord) -> Result<Sent, WorkflowError> {
         const INTENTS: &str = "kafka-once-send-intents";
         let name = format!("send {}", record.topic);
-        let (index, recorded) = self.begin_step(&name).await?;
+        let (index, recorded) = self.begin_step(&name, true).await?;
         if let Some(r) = recorded {
             return self.decode(&r);
         }

@@ -54,8 +54,10 @@
 //! - **Ordering.** [`Ordering::Partition`]: a partition's records run one at a time in offset
 //!   order, and their completions become durable in that order. Record n+1's workflow starts
 //!   once n's returned, while n's completion may still be on its way to the disk (several go
-//!   to the disk together); nothing of n+1 becomes durable, and no step, transaction, send or
-//!   sleep of it runs, before n's completion is durable. After a crash, the records whose
+//!   to the disk together); nothing of n+1 becomes durable, and no step, send or sleep of it
+//!   runs, before n's completion is durable (a transaction of n+1, whose effect is in the
+//!   journal alone, runs once n's completion is queued to the journal ahead of it, so it never
+//!   becomes durable first). After a crash, the records whose
 //!   completion was not durable run again, in order. [`Ordering::Key`]: sequential per key,
 //!   each record starting after the previous one of its key finished durably.
 //!   [`Ordering::None`]: concurrent, up to the in-flight bounds.

@@ -107,8 +107,8 @@ async fn durable(
 
 /// The next request for a turn; never, without a channel.
 async fn recv_turn(
-    turns: &mut Option<tokio::sync::mpsc::UnboundedReceiver<oneshot::Sender<()>>>,
-) -> Option<oneshot::Sender<()>> {
+    turns: &mut Option<tokio::sync::mpsc::UnboundedReceiver<(oneshot::Sender<()>, bool)>>,
+) -> Option<(oneshot::Sender<()>, bool)> {
     match turns {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
@@ -1018,7 +1018,7 @@ impl Shared {
         unit: &Unit,
         items: &[Item],
         end: &TaskEnd,
-        turns: Option<tokio::sync::mpsc::UnboundedReceiver<oneshot::Sender<()>>>,
+        turns: Option<tokio::sync::mpsc::UnboundedReceiver<(oneshot::Sender<()>, bool)>>,
         prev_durable: &mut Option<oneshot::Receiver<()>>,
         ran_tx: &mut Option<oneshot::Sender<()>>,
     ) -> bool {
@@ -1120,10 +1120,17 @@ impl Shared {
                             let due = oldest.map(|t| t + UNIT_FLUSH_AFTER);
                             tokio::select! {
                                 r = &mut attempt => break r,
-                                Some(waiter) = recv_turn(&mut turns) => {
+                                Some((waiter, needs_durable)) = recv_turn(&mut turns) => {
                                     flush(&mut unflushed, &mut writes);
                                     oldest = None;
-                                    if writes.is_empty() && prev_durable.is_none() {
+                                    // A transaction needs the completions before it queued,
+                                    // which they are if the assignment is still current now
+                                    // (then every flush of it so far, this unit's and the unit
+                                    // before's, queued its completions at once; the journal's
+                                    // writer keeps that order).
+                                    let queued = !needs_durable
+                                        && self.epoch_current(&unit.tp, unit.epoch);
+                                    if queued || (writes.is_empty() && prev_durable.is_none()) {
                                         let _ = waiter.send(());
                                     } else {
                                         waiting = Some(waiter);
