@@ -550,6 +550,16 @@ impl Journal {
         self.inner.poison_cause().map(JournalError::Poisoned)
     }
 
+    /// A poisoned journal is not read from: fjall shows a batch to readers as soon as it is in
+    /// its memtable, before the persist, so after a failed one they would see writes that are not
+    /// on the disk (and may never be).
+    fn readable(&self) -> Result<(), JournalError> {
+        match self.poisoned() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     fn send(&self, op: Op) -> Result<(), JournalError> {
         if let Some(e) = self.poisoned() {
             return Err(e);
@@ -621,11 +631,16 @@ impl Journal {
     }
 
     /// `partition`'s runs reaching `from` or beyond, in offset order.
+    ///
+    /// Reads what fjall holds, which includes writes on their way to the disk: a caller that acts
+    /// on what it read as durable syncs after reading (see [`sync`](Self::sync)). Fails once the
+    /// journal is poisoned.
     pub fn partition_runs(
         &self,
         partition: &PartitionKey,
         from: i64,
     ) -> Result<PartitionRuns, JournalError> {
+        self.readable()?;
         let read = |keyspace: &Keyspace| -> Result<Vec<(i64, Run)>, JournalError> {
             let start = partition.record(from).encode();
             let end = partition.record(i64::MAX).encode();
@@ -841,11 +856,16 @@ impl Journal {
     }
 
     /// `partition`'s entries at or above `from`, in offset order.
+    ///
+    /// Reads what fjall holds, which includes writes on their way to the disk: a caller that acts
+    /// on what it read as durable syncs after reading (see [`sync`](Self::sync)). Fails once the
+    /// journal is poisoned.
     pub fn partition_entries(
         &self,
         partition: &PartitionKey,
         from: i64,
     ) -> Result<Vec<(i64, Entry)>, JournalError> {
+        self.readable()?;
         let start = partition.record(from).encode();
         let end = partition.record(i64::MAX).encode();
         let mut out = Vec::new();
