@@ -1690,8 +1690,9 @@ impl Shared {
             // readable once in fjall's memtable, before its fsync), such as the completions of a
             // task of an earlier assignment of this partition that is finishing now. Finished
             // offsets read here get committed, so they must be durable: a sync after the reads
-            // makes them so, or fails (and the runtime stops, committing none of them).
-            if let Err(e) = self.journal.sync().await {
+            // makes them so, or fails (and the runtime stops, committing none of them). (No
+            // sync before this process wrote: then the reads saw only what was recovered.)
+            if let Err(e) = self.journal.sync_reads().await {
                 self.fail(e);
                 return;
             }

@@ -229,6 +229,9 @@ pub(crate) struct Inner {
     options: JournalOptions,
     stats: Stats,
     poisoned: Mutex<Option<Arc<str>>>,
+    /// Set before this process's first batch goes to fjall (from then on, a read may see a batch
+    /// that is not durable yet).
+    wrote: std::sync::atomic::AtomicBool,
     /// The journal directory (for [`poison_cause`]'s probe).
     dir: PathBuf,
 }
@@ -522,6 +525,7 @@ impl Journal {
             options,
             stats: Stats::default(),
             poisoned: Mutex::new(None),
+            wrote: std::sync::atomic::AtomicBool::new(false),
             dir: path.clone(),
         });
         let writer = inner.clone();
@@ -783,6 +787,17 @@ impl Journal {
     /// The key under which step `index` of `key`'s workflow is stored.
     pub(crate) fn step_key(key: &RecordKey, index: u32) -> Vec<u8> {
         step::step_key(&key.encode(), index)
+    }
+
+    /// Makes what a read saw durable: a [`sync`](Self::sync) once this process wrote to the
+    /// journal (fjall shows a batch to readers before its fsync), nothing before that (what a read
+    /// sees then was recovered from the disk at open).
+    pub async fn sync_reads(&self) -> Result<(), JournalError> {
+        self.readable()?;
+        if self.inner.wrote.load(std::sync::atomic::Ordering::SeqCst) {
+            self.sync().await?;
+        }
+        Ok(())
     }
 
     /// Waits until every write sent before this call is durable.

@@ -523,6 +523,10 @@ async fn a_poisoned_journal_does_not_show_the_completion_whose_write_failed() {
         j.partition_runs(&partition(0), 0),
         Err(JournalError::Poisoned(_))
     ));
+    assert!(matches!(
+        j.sync_reads().await,
+        Err(JournalError::Poisoned(_))
+    ));
     // (Reopened, this journal may show the completion after all: the injected failure leaves the
     // batch in fjall's log buffer, which fjall writes out when it closes. A full disk would not.)
 }

@@ -150,6 +150,7 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Op>) {
 /// Writes the ops as one atomic batch and persists it; returns each op's count (entries
 /// pruned, or 1 when a finishing entry was written and 0 when it was finished already).
 fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
+    inner.wrote.store(true, Ordering::SeqCst);
     let mut batch = inner.db.batch();
     let mut durable = false;
     let mut results = Vec::with_capacity(ops.len());
