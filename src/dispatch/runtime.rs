@@ -1693,6 +1693,16 @@ impl Shared {
                     return;
                 }
             };
+            // What fjall showed may include writes still on their way to the disk (a batch is
+            // readable once in fjall's memtable, before its fsync), such as the completions of a
+            // task of an earlier assignment of this partition that is finishing now. Finished
+            // offsets read here get committed, so they must be durable: a sync after the reads
+            // makes them so, or fails (and the runtime stops, committing none of them). (No
+            // sync before this process wrote: then the reads saw only what was recovered.)
+            if let Err(e) = self.journal.sync_reads().await {
+                self.fail(e);
+                return;
+            }
             let mut journal_done = HashSet::new();
             let mut attempts = HashMap::new();
             for (offset, entry) in entries {

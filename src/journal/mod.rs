@@ -229,6 +229,9 @@ pub(crate) struct Inner {
     options: JournalOptions,
     stats: Stats,
     poisoned: Mutex<Option<Arc<str>>>,
+    /// Set before this process's first batch goes to fjall (from then on, a read may see a batch
+    /// that is not durable yet).
+    wrote: std::sync::atomic::AtomicBool,
     /// The journal directory (for [`poison_cause`]'s probe).
     dir: PathBuf,
 }
@@ -522,6 +525,7 @@ impl Journal {
             options,
             stats: Stats::default(),
             poisoned: Mutex::new(None),
+            wrote: std::sync::atomic::AtomicBool::new(false),
             dir: path.clone(),
         });
         let writer = inner.clone();
@@ -548,6 +552,16 @@ impl Journal {
     /// The first write error, if the journal is poisoned.
     pub fn poisoned(&self) -> Option<JournalError> {
         self.inner.poison_cause().map(JournalError::Poisoned)
+    }
+
+    /// A poisoned journal is not read from: fjall shows a batch to readers as soon as it is in
+    /// its memtable, before the persist, so after a failed one they would see writes that are not
+    /// on the disk (and may never be).
+    fn readable(&self) -> Result<(), JournalError> {
+        match self.poisoned() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn send(&self, op: Op) -> Result<(), JournalError> {
@@ -621,11 +635,16 @@ impl Journal {
     }
 
     /// `partition`'s runs reaching `from` or beyond, in offset order.
+    ///
+    /// Reads what fjall holds, which includes writes on their way to the disk: a caller that acts
+    /// on what it read as durable syncs after reading (see [`sync`](Self::sync)). Fails once the
+    /// journal is poisoned.
     pub fn partition_runs(
         &self,
         partition: &PartitionKey,
         from: i64,
     ) -> Result<PartitionRuns, JournalError> {
+        self.readable()?;
         let read = |keyspace: &Keyspace| -> Result<Vec<(i64, Run)>, JournalError> {
             let start = partition.record(from).encode();
             let end = partition.record(i64::MAX).encode();
@@ -770,6 +789,17 @@ impl Journal {
         step::step_key(&key.encode(), index)
     }
 
+    /// Makes what a read saw durable: a [`sync`](Self::sync) once this process wrote to the
+    /// journal (fjall shows a batch to readers before its fsync), nothing before that (what a read
+    /// sees then was recovered from the disk at open).
+    pub async fn sync_reads(&self) -> Result<(), JournalError> {
+        self.readable()?;
+        if self.inner.wrote.load(std::sync::atomic::Ordering::SeqCst) {
+            self.sync().await?;
+        }
+        Ok(())
+    }
+
     /// Waits until every write sent before this call is durable.
     pub async fn sync(&self) -> Result<(), JournalError> {
         let (ack, rx) = oneshot::channel();
@@ -841,11 +871,16 @@ impl Journal {
     }
 
     /// `partition`'s entries at or above `from`, in offset order.
+    ///
+    /// Reads what fjall holds, which includes writes on their way to the disk: a caller that acts
+    /// on what it read as durable syncs after reading (see [`sync`](Self::sync)). Fails once the
+    /// journal is poisoned.
     pub fn partition_entries(
         &self,
         partition: &PartitionKey,
         from: i64,
     ) -> Result<Vec<(i64, Entry)>, JournalError> {
+        self.readable()?;
         let start = partition.record(from).encode();
         let end = partition.record(i64::MAX).encode();
         let mut out = Vec::new();

@@ -150,13 +150,7 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Op>) {
 /// Writes the ops as one atomic batch and persists it; returns each op's count (entries
 /// pruned, or 1 when a finishing entry was written and 0 when it was finished already).
 fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
-    if let Some(n) = inner.options.fail_after_batches
-        && inner.stats.batches.load(Ordering::Relaxed) >= n
-    {
-        return Err(fjall::Error::Io(std::io::Error::other(
-            "injected write failure (JournalOptions::fail_after_batches)",
-        )));
-    }
+    inner.wrote.store(true, Ordering::SeqCst);
     let mut batch = inner.db.batch();
     let mut durable = false;
     let mut results = Vec::with_capacity(ops.len());
@@ -277,6 +271,16 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
     let seq = inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
     batch.insert(&inner.meta, super::SEQ_KEY, seq.to_be_bytes());
     batch.commit()?;
+    // The injected failure comes where a full disk's usually does: at the persist, with the batch
+    // already in fjall's memtable (fjall writes its log through a buffer, so the write(2) that
+    // finds no space is the persist's flush of it), where readers see it.
+    if let Some(n) = inner.options.fail_after_batches
+        && inner.stats.batches.load(Ordering::Relaxed) >= n
+    {
+        return Err(fjall::Error::Io(std::io::Error::other(
+            "injected write failure (JournalOptions::fail_after_batches)",
+        )));
+    }
     let mode = if durable {
         inner.options.durability.persist_mode()
     } else {
