@@ -73,13 +73,15 @@ pub(crate) type ProducerSource = Arc<
 /// order (not concurrently from clones).
 #[derive(Clone)]
 pub struct WorkflowContext {
-    inner: Arc<Inner>,
-}
-
-/// One attempt's state, shared by the context's clones (one allocation per attempt).
-struct Inner {
     key: KeyCell,
     attempt: u32,
+    /// `None`: the state is the key's in its unit (see [`KeyCell::first_attempt`]).
+    state: Option<Arc<AttemptState>>,
+}
+
+/// One attempt's state, shared by the context's clones: one allocation per attempt, or for a
+/// unit's first attempts a slot of the unit's (one allocation for all of them).
+pub(crate) struct AttemptState {
     steps: Mutex<Steps>,
     conflicts: AtomicU32,
     /// The turn this context holds (see [`Turn`]): [`TURN_NONE`] until it asks, [`TURN_QUEUED`]
@@ -89,6 +91,25 @@ struct Inner {
     /// step, send or sleep, whose effect is outside the journal, needs them durable. Set to
     /// [`TURN_DURABLE`] from the start when no turn is to be asked for.
     turn_held: std::sync::atomic::AtomicU8,
+}
+
+impl AttemptState {
+    /// A first attempt's state (no recorded steps).
+    pub(crate) const fn fresh(takes_turn: bool) -> Self {
+        Self::new(Vec::new(), takes_turn)
+    }
+
+    const fn new(recorded: Vec<Option<StepRecord>>, takes_turn: bool) -> Self {
+        Self {
+            steps: Mutex::new(Steps { recorded, next: 0 }),
+            conflicts: AtomicU32::new(0),
+            turn_held: std::sync::atomic::AtomicU8::new(if takes_turn {
+                TURN_NONE
+            } else {
+                TURN_DURABLE
+            }),
+        }
+    }
 }
 
 const TURN_NONE: u8 = 0;
@@ -111,8 +132,8 @@ pub(crate) struct ContextEnv {
 impl std::fmt::Debug for WorkflowContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkflowContext")
-            .field("key", &self.inner.key.get().to_string())
-            .field("attempt", &self.inner.attempt)
+            .field("key", &self.key.get().to_string())
+            .field("attempt", &self.attempt)
             .finish()
     }
 }
@@ -164,7 +185,7 @@ impl WorkflowContext {
 
     /// As [`load`](Self::load), with the journal, producer and lane of the key's environment
     /// (shared by every context of a task: one allocation per context). `takes_turn`: the first
-    /// step waits for the record's turn (see `Inner::turn_held`).
+    /// step waits for the record's turn (see `AttemptState::turn_held`).
     pub(crate) fn load_in(
         key: KeyCell,
         attempt: u32,
@@ -191,18 +212,41 @@ impl WorkflowContext {
             recorded[i] = Some(step);
         }
         Ok(Self {
-            inner: Arc::new(Inner {
-                key,
-                attempt,
-                steps: Mutex::new(Steps { recorded, next: 0 }),
-                conflicts: AtomicU32::new(0),
-                turn_held: std::sync::atomic::AtomicU8::new(if takes_turn {
-                    TURN_NONE
-                } else {
-                    TURN_DURABLE
-                }),
-            }),
+            key,
+            attempt,
+            state: Some(Arc::new(AttemptState::new(recorded, takes_turn))),
         })
+    }
+
+    /// The first attempt of a record of a unit (never run before: no recorded steps), its
+    /// state in the unit's slot for it ([`KeyCell::first_attempt`]; one per record, so one
+    /// context per record may be made this way). `takes_turn` as for
+    /// [`load_in`](Self::load_in).
+    pub(crate) fn first_in_unit(key: KeyCell, takes_turn: bool) -> Self {
+        let state = match key.first_attempt() {
+            Some(slot) => {
+                let held = if takes_turn { TURN_NONE } else { TURN_DURABLE };
+                slot.turn_held.store(held, AtomicOrdering::SeqCst);
+                None
+            }
+            None => Some(Arc::new(AttemptState::fresh(takes_turn))),
+        };
+        Self {
+            key,
+            attempt: 1,
+            state,
+        }
+    }
+
+    fn state(&self) -> &AttemptState {
+        match &self.state {
+            Some(state) => state,
+            // Made so only when the key has the slot.
+            None => self
+                .key
+                .first_attempt()
+                .expect("a unit context's key has its first attempt's state"),
+        }
     }
 
     /// A context for `key`'s workflow outside the runtime (tools, tests, migrations): steps,
@@ -214,27 +258,27 @@ impl WorkflowContext {
 
     /// The journal, producer and lane this context uses.
     pub(crate) fn env(&self) -> &Arc<ContextEnv> {
-        self.inner.key.env()
+        self.key.env()
     }
 
     /// The record's idempotency key.
     pub fn key(&self) -> &RecordKey {
-        self.inner.key.get()
+        self.key.get()
     }
 
     /// This run's number for the record: 1 for the first run, more after a failure or a crash.
     pub fn attempt(&self) -> u32 {
-        self.inner.attempt
+        self.attempt
     }
 
     /// How many times a transaction of this run was re-run because a value it read changed
     /// before it committed.
     pub fn conflicts(&self) -> u32 {
-        self.inner.conflicts.load(AtomicOrdering::Relaxed)
+        self.state().conflicts.load(AtomicOrdering::Relaxed)
     }
 
     /// Takes the next step index; returns the recorded step there, if any. When there is none
-    /// (the step is to run now), waits for this record's turn first (see [`Inner::turn_held`]):
+    /// (the step is to run now), waits for this record's turn first (see [`AttemptState::turn_held`]):
     /// `durable` for an effect outside the journal, else only the earlier completions queued. So
     /// in `Ordering::Partition` nothing of record n+1 becomes durable (or runs an effect outside
     /// the journal) before record n's completion is durable.
@@ -246,8 +290,12 @@ impl WorkflowContext {
         let (index, recorded) = self.next_step(name)?;
         let want = if durable { TURN_DURABLE } else { TURN_QUEUED };
         if recorded.is_none()
-            && let Some(turn) = self.inner.key.turn()
-            && self.inner.turn_held.fetch_max(want, AtomicOrdering::SeqCst) < want
+            && let Some(turn) = self.key.turn()
+            && self
+                .state()
+                .turn_held
+                .fetch_max(want, AtomicOrdering::SeqCst)
+                < want
         {
             let (tx, rx) = tokio::sync::oneshot::channel();
             // A dropped request or answer means the unit stopped waiting: the records before
@@ -262,14 +310,10 @@ impl WorkflowContext {
 
     /// Takes the next step index; returns the recorded step there, if any.
     fn next_step(&self, name: &str) -> Result<(u32, Option<StepRecord>), WorkflowError> {
-        let mut s = self.inner.steps.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.state().steps.lock().unwrap_or_else(|p| p.into_inner());
         let index = s.next;
         if index >= MAX_STEPS {
-            return Err(format!(
-                "workflow {} has more than {MAX_STEPS} steps",
-                self.inner.key
-            )
-            .into());
+            return Err(format!("workflow {} has more than {MAX_STEPS} steps", self.key).into());
         }
         s.next += 1;
         let recorded = s.recorded.get(index as usize).cloned().flatten();
@@ -277,7 +321,7 @@ impl WorkflowContext {
             && r.name != name
         {
             return Err(StepError::Nondeterministic {
-                key: self.inner.key.to_string(),
+                key: self.key.to_string(),
                 index,
                 recorded: r.name.clone(),
                 requested: name.to_string(),
@@ -290,7 +334,7 @@ impl WorkflowContext {
     fn decode<T: DeserializeOwned>(&self, step: &StepRecord) -> Result<T, WorkflowError> {
         serde_json::from_slice(&step.output).map_err(|e| {
             StepError::Output {
-                key: self.inner.key.to_string(),
+                key: self.key.to_string(),
                 name: step.name.clone(),
                 what: "deserialize",
                 error: e.to_string(),
@@ -301,7 +345,7 @@ impl WorkflowContext {
 
     fn encode<T: Serialize>(&self, name: &str, value: &T) -> Result<StepRecord, WorkflowError> {
         let output = serde_json::to_vec(value).map_err(|e| StepError::Output {
-            key: self.inner.key.to_string(),
+            key: self.key.to_string(),
             name: name.to_string(),
             what: "serialize",
             error: e.to_string(),
@@ -323,27 +367,25 @@ impl WorkflowContext {
     ) -> Result<Option<T>, WorkflowError> {
         let step = self.encode(name, &value)?;
         match self
-            .inner
             .key
             .env()
             .journal
-            .record_step(self.inner.key.get(), index, &step, reads, writes)
+            .record_step(self.key.get(), index, &step, reads, writes)
             .await?
         {
             FinishResult::Written => Ok(Some(value)),
             FinishResult::Conflict => Ok(None),
             FinishResult::AlreadyFinished => {
                 let recorded = self
-                    .inner
                     .key
                     .env()
                     .journal
-                    .steps(self.inner.key.get())?
+                    .steps(self.key.get())?
                     .into_iter()
                     .find(|(i, _)| *i == index)
                     .map(|(_, s)| s)
                     .ok_or_else(|| JournalError::Corrupt {
-                        what: format!("step {index} of {}", self.inner.key),
+                        what: format!("step {index} of {}", self.key),
                         why: "reported as recorded but not found".into(),
                     })?;
                 Ok(Some(self.decode(&recorded)?))
@@ -465,7 +507,7 @@ impl WorkflowContext {
         let mut lane = None;
         loop {
             let mut tx = Transaction {
-                journal: &self.inner.key.env().journal,
+                journal: &self.key.env().journal,
                 writes: Vec::new(),
                 latest: Default::default(),
                 reads: Default::default(),
@@ -475,9 +517,9 @@ impl WorkflowContext {
             match self.record(index, NAME, value, reads, tx.writes).await? {
                 Some(v) => return Ok(v),
                 None => {
-                    self.inner.conflicts.fetch_add(1, AtomicOrdering::Relaxed);
+                    self.state().conflicts.fetch_add(1, AtomicOrdering::Relaxed);
                     if lane.is_none() {
-                        lane = Some(self.inner.key.env().lane.lock().await);
+                        lane = Some(self.key.env().lane.lock().await);
                     }
                 }
             }
@@ -522,32 +564,25 @@ impl WorkflowContext {
             return self.decode(&r);
         }
         let source = self
-            .inner
             .key
             .env()
             .producer
             .clone()
             .ok_or_else(|| StepError::NoProducer("no producer configured".into()))?;
         let producer: Producer = source().await.map_err(StepError::NoProducer)?;
-        let token = format!("{}#{index}", self.inner.key);
-        let intent_key = Journal::step_key(self.inner.key.get(), index);
-        let intents = self.inner.key.env().journal.state_keyspace(INTENTS)?;
+        let token = format!("{}#{index}", self.key);
+        let intent_key = Journal::step_key(self.key.get(), index);
+        let intents = self.key.env().journal.state_keyspace(INTENTS)?;
         let forget = || StateWrite {
             keyspace: intents.clone(),
             key: intent_key.clone(),
             value: None,
         };
-        match self
-            .inner
-            .key
-            .env()
-            .journal
-            .state_get(INTENTS, &intent_key)?
-        {
+        match self.key.env().journal.state_get(INTENTS, &intent_key)? {
             Some(intent) => {
                 let intent: SendIntent =
                     serde_json::from_slice(&intent).map_err(|e| StepError::Output {
-                        key: self.inner.key.to_string(),
+                        key: self.key.to_string(),
                         name: name.clone(),
                         what: "deserialize intent",
                         error: e.to_string(),
@@ -586,8 +621,7 @@ impl WorkflowContext {
                     partition,
                     since_ms: now_ms() - 60_000,
                 };
-                self.inner
-                    .key
+                self.key
                     .env()
                     .journal
                     .write_state(vec![StateWrite {
@@ -611,7 +645,7 @@ impl WorkflowContext {
 
     /// Reads committed state, outside any transaction.
     pub fn state_get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Bytes>, JournalError> {
-        self.inner.key.env().journal.state_get(keyspace, key)
+        self.key.env().journal.state_get(keyspace, key)
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
-use super::context::{ContextEnv, Turn};
+use super::context::{AttemptState, ContextEnv, Turn};
 use crate::consumer::ConsumerRecord;
 use crate::journal::{PartitionKey, RecordKey};
 use crate::protocol::records::Header;
@@ -24,6 +24,10 @@ pub(crate) struct Records {
     /// making one per record (two shared names cloned, then dropped) was a measurable part of
     /// the runtime's work.
     keys: Box<[OnceLock<RecordKey>]>,
+    /// A unit's records: each one's first attempt's state (see
+    /// [`WorkflowContext::first_in_unit`](super::WorkflowContext)), one allocation for the lot
+    /// instead of one per record. Empty for a single record.
+    first: Box<[AttemptState]>,
 }
 
 impl Records {
@@ -35,12 +39,18 @@ impl Records {
         turn: Option<Turn>,
     ) -> Arc<Self> {
         let keys = records.iter().map(|_| OnceLock::new()).collect();
+        let first = if records.len() > 1 {
+            records.iter().map(|_| AttemptState::fresh(false)).collect()
+        } else {
+            Box::default()
+        };
         Arc::new(Self {
             pk: pk.clone(),
             env: env.clone(),
             turn,
             records,
             keys,
+            first,
         })
     }
 
@@ -89,6 +99,7 @@ impl KeyCell {
                 turn: None,
                 records,
                 keys: Box::new([OnceLock::from(key)]),
+                first: Box::default(),
             }),
             index: 0,
         }
@@ -114,6 +125,11 @@ impl KeyCell {
 
     pub(crate) fn turn(&self) -> Option<&Turn> {
         self.all.turn.as_ref()
+    }
+
+    /// The state of this record's first attempt in its unit, if it is in a unit.
+    pub(crate) fn first_attempt(&self) -> Option<&AttemptState> {
+        self.all.first.get(self.index)
     }
 }
 

@@ -75,6 +75,7 @@ mod completion_map;
 mod context;
 mod direct;
 mod error;
+mod handler;
 mod message;
 mod metrics;
 mod runs;
@@ -99,7 +100,8 @@ pub use error::{DispatchError, WorkflowError};
 pub use message::KafkaMessage;
 pub use metrics::{Halted, MetricsSnapshot};
 
-use runtime::{Handler, Registered};
+use handler::Handler;
+use runtime::Registered;
 
 /// The completion map's codec, for the fuzz targets in `fuzz/` (feature `fuzzing`); not a stable
 /// API.
@@ -557,7 +559,7 @@ impl KafkaOnce {
                 move |ctx: WorkflowContext, letter: direct::DeadLetter| match letter
                     .into_message(&ctx)
                 {
-                    Ok(message) => handler(ctx, message),
+                    Ok(message) => handler.call(ctx, message),
                     Err(e) => Box::pin(std::future::ready(Err(e))),
                 },
             );
@@ -788,10 +790,7 @@ impl ConsumerBuilder<'_> {
         let mut settings = self.settings;
         settings.revoke_grace = grace;
         let config = self.config.to_builder().enable_auto_commit(false).build()?;
-        let handler: Handler = Arc::new(move |ctx, msg| {
-            let fut = handler(ctx, msg);
-            Box::pin(async move { fut.await.map_err(Into::into) })
-        });
+        let handler: Handler = Arc::new(handler::FnWorkflow(handler));
         self.app
             .registered
             .lock()

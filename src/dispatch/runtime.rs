@@ -40,6 +40,7 @@ use crate::producer::{Producer, ProducerRecord};
 use super::completion_map;
 use super::context::{ContextEnv, ProducerSource};
 use super::direct::{self, DeadLetter, WorkflowRecord, WorkflowStatus};
+use super::handler::{Handler, Slot, SlotRun};
 use super::message::{KeyCell, Records};
 use super::metrics::{Halted, Metrics, MetricsSnapshot};
 use super::runs::RunSet;
@@ -47,12 +48,6 @@ use super::{
     DispatchError, FailurePolicy, KafkaMessage, Ordering, Settings, WorkflowContext, WorkflowError,
 };
 use crate::consumer::fast_hash::FastMap;
-
-/// The registered workflow, type-erased.
-pub(crate) type Handler = Arc<dyn Fn(WorkflowContext, KafkaMessage) -> HandlerFuture + Send + Sync>;
-
-/// A workflow run's future, as the type-erased handler returns it.
-pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), WorkflowError>> + Send>>;
 
 /// A consumer registered with the app, not started yet.
 pub(crate) struct Registered {
@@ -1033,6 +1028,8 @@ impl Shared {
         }
         let mut all = true;
         let mut writes = FuturesUnordered::new();
+        // Where the first attempts are polled, reused while they finish at once.
+        let mut slot: Option<Box<dyn Slot>> = None;
         let mut unflushed: Vec<usize> = Vec::new();
         let mut oldest: Option<Instant> = None;
         // Sends the completions of the first-attempt successes in `unflushed`: as completed runs
@@ -1109,7 +1106,7 @@ impl Shared {
                     stop = true;
                     continue;
                 }
-                let first = match self.try_first(item, true) {
+                let first = match self.try_first(item, true, &mut slot) {
                     Ok(first) => first,
                     Err(attempt) => {
                         let attempt = attempt.finish(self);
@@ -1179,11 +1176,6 @@ impl Shared {
                             oldest = None;
                         }
                     }
-                    First::Abandoned => {
-                        self.settle(end, items, vec![(i, Outcome::Abandoned)]);
-                        all = false;
-                        stop = true;
-                    }
                     First::Failed(error) => {
                         // The successes before it become durable before its retries may
                         // finish it (in offset order, also across a crash).
@@ -1222,7 +1214,7 @@ impl Shared {
             // others run on concurrently.
             let mut running = FuturesUnordered::new();
             for (i, item) in items.iter().enumerate() {
-                let begun = match self.try_first(item, false) {
+                let begun = match self.try_first(item, false, &mut slot) {
                     Ok(First::Succeeded) => {
                         unflushed.push(i);
                         continue;
@@ -1236,7 +1228,6 @@ impl Shared {
                     };
                     let outcome = match first {
                         First::Succeeded => None,
-                        First::Abandoned => Some(Outcome::Abandoned),
                         First::Failed(error) => {
                             let span = tracing::info_span!("workflow", key = %item.key);
                             let retried = self.attempts(unit, item, Some(error));
@@ -1282,30 +1273,37 @@ impl Shared {
     /// it once: a workflow that finishes without waiting (most do, or their awaits are ready)
     /// is done here, with no task, timer or queue node of its own. Otherwise the attempt is
     /// returned to be awaited ([`Attempt::finish`]). Its retries are up to the caller.
-    fn try_first(&self, item: &Item, takes_turn: bool) -> Result<First, Attempt> {
+    ///
+    /// `slot` is where the unit's runs are polled (see [`Slot`]): taken by a run that waits,
+    /// made when missing, and dropped after a panic.
+    fn try_first(
+        &self,
+        item: &Item,
+        takes_turn: bool,
+        slot: &mut Option<Box<dyn Slot>>,
+    ) -> Result<First, Attempt> {
         let span = tracing::info_span!("workflow", key = %item.key);
-        let ctx = match WorkflowContext::load_in(item.key.clone(), 1, true, takes_turn) {
-            Ok(ctx) => ctx,
-            Err(e) => {
-                self.fail(e);
-                return Ok(First::Abandoned);
-            }
-        };
+        let ctx = WorkflowContext::first_in_unit(item.key.clone(), takes_turn);
         let msg = KafkaMessage::new(item.key.clone());
+        let mut run = slot.take().unwrap_or_else(|| self.handler.clone().slot());
         let polled = {
             let _entered = span.enter();
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut future = CatchUnwind((self.handler)(ctx.clone(), msg));
-                match (&mut future).now_or_never() {
-                    Some(result) => Ok(result),
-                    None => Err(future),
-                }
+                run.begin(ctx.clone(), msg, &mut cx)
             }))
         };
         match polled {
-            Ok(Ok(result)) => Ok(self.first_outcome(&ctx, result)),
-            Ok(Err(future)) => Err(Attempt { ctx, future, span }),
-            // The handler panicked before it returned its future.
+            Ok(std::task::Poll::Ready(result)) => {
+                *slot = Some(run);
+                Ok(self.first_outcome(&ctx, Ok(result)))
+            }
+            Ok(std::task::Poll::Pending) => Err(Attempt {
+                ctx,
+                future: CatchUnwind(SlotRun(run)),
+                span,
+            }),
+            // The handler panicked, before it returned its future or in its first poll.
             Err(panic) => Ok(self.first_outcome(&ctx, Err(panic))),
         }
     }
@@ -1376,7 +1374,7 @@ impl Shared {
                     return Outcome::Abandoned;
                 }
             };
-            let fut = (self.handler)(ctx.clone(), msg.clone());
+            let fut = self.handler.call(ctx.clone(), msg.clone());
             let result = CatchUnwind(fut).await;
             Metrics::add(&self.metrics.conflicts, u64::from(ctx.conflicts()));
             failed = Some(match result {
@@ -1907,7 +1905,7 @@ enum Outcome {
 /// A unit record's first attempt that did not finish at its first poll.
 struct Attempt {
     ctx: WorkflowContext,
-    future: CatchUnwind<HandlerFuture>,
+    future: CatchUnwind<SlotRun>,
     span: tracing::Span,
 }
 
@@ -1926,8 +1924,6 @@ enum First {
     Succeeded,
     /// Failed with this error; retries (and the failure policy) are next.
     Failed(String),
-    /// The runtime stopped (the context could not be loaded).
-    Abandoned,
 }
 
 /// Polls a workflow future, turning a panic into an `Err` with its payload (the future is
