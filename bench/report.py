@@ -431,45 +431,50 @@ def main():
             "whole process (Python and DBOS start-up included) and from `DBOS.launch()` returning.",
             f"DBOS's `kafka_queue_polling_interval_sec`: {meta.get('dbos_queue_poll', '?')}.",
             "",
-            "| mode | records/s median (min–max) | CPU s per M records | fsyncs/s | ratio to our raw consume |",
-            "|---|---|---|---|---|",
+            "| mode | records/s median (min–max) | CPU s per M records | fsyncs/s | ratio to our raw consume (assigned) | ratio to our raw consume (group member) |",
+            "|---|---|---|---|---|---|",
         ]
         series = {}
         for r in eo:
             series.setdefault(r["mode"], []).append(r)
         raw_rate = med([float(r["records_per_s"]) for r in series.get("raw", [])])
-        names = {"raw": "raw consume (ours)", "None": "kafka-once exactly-once, `Ordering::None`", "Partition": "kafka-once exactly-once, `Ordering::Partition`", "None+step": "kafka-once exactly-once, `Ordering::None`, one durable step"}
+        group_rate = med([float(r["records_per_s"]) for r in series.get("raw_group", [])])
+        names = {"raw": "raw consume (ours, assigned partitions)", "raw_group": "raw consume (ours, as a group member, joining included)", "None": "kafka-once exactly-once, `Ordering::None`", "Partition": "kafka-once exactly-once, `Ordering::Partition`", "None+step": "kafka-once exactly-once, `Ordering::None`, one durable step"}
         eo_best = None
-        for m in ("raw", "None", "Partition", "None+step"):
+        for m in ("raw", "raw_group", "None", "Partition", "None+step"):
             rs = series.get(m)
             if not rs:
                 continue
             rates = [float(r["records_per_s"]) for r in rs]
             cpus = [float(r["cpu_s_per_M"]) for r in rs]
             fs = [float(r["fsyncs_per_s"]) for r in rs if r["fsyncs_per_s"]]
-            q = "1" if m == "raw" else (f"{med(rates) / raw_rate:.3f}" if raw_rate else "–")
-            md.append(f"| {names[m]} | {spread(rates, n0)} | {n2(med(cpus))} | {n0(med(fs)) if fs else '–'} | {q} |")
+            q = f"{med(rates) / raw_rate:.3f}" if raw_rate else "–"
+            g = f"{med(rates) / group_rate:.3f}" if group_rate else "–"
+            md.append(f"| {names[m]} | {spread(rates, n0)} | {n2(med(cpus))} | {n0(med(fs)) if fs else '–'} | {q} | {g} |")
             if m in ("None", "Partition"):
                 if eo_best is None or med(rates) > eo_best[1]:
                     eo_best = (m, med(rates))
         d_inner = None
         for f in dbos.values():
             if not f.ok:
-                md.append(f"| DBOS | did not run: {'; '.join(f.failures)} | | | |")
+                md.append(f"| DBOS | did not run: {'; '.join(f.failures)} | | | | |")
                 continue
             inner = [int(r["records"]) / float(r["inner_s"]) for r in f.ok if r["inner_s"]]
             d_inner = med(inner)
             n = f'{int(f.ok[0]["records"]):,}'
             q = f"{med(f.rates) / raw_rate:.5f}" if raw_rate else "–"
-            md.append(f"| DBOS ({n} records), whole process | {spread(f.rates, n1)} | {n0(f.cpu)} | – | {q} |")
+            md.append(f"| DBOS ({n} records), whole process | {spread(f.rates, n1)} | {n0(f.cpu)} | – | {q} | – |")
             if inner:
-                md.append(f"| DBOS ({n} records), after launch | {spread(inner, n1)} | – | – | {f'{d_inner / raw_rate:.5f}' if raw_rate else '–'} |")
+                md.append(f"| DBOS ({n} records), after launch | {spread(inner, n1)} | – | – | {f'{d_inner / raw_rate:.5f}' if raw_rate else '–'} | – |")
             md.append("")
             md.append(f"DBOS peak RSS {spread(f.rss_mib, n1)} MiB.")
         md.append("")
         if eo_best and raw_rate:
             q = eo_best[1] / raw_rate
             targets.append((f"exactly-once ≥ 50% of our raw consume (best ordering: {eo_best[0]})", f"{100 * q:.0f}%", q >= 0.5))
+        if eo_best and group_rate:
+            q = eo_best[1] / group_rate
+            targets.append((f"exactly-once ≥ 50% of our raw consume as a group member (best ordering: {eo_best[0]})", f"{100 * q:.0f}%", q >= 0.5))
         if eo_best and d_inner:
             q = eo_best[1] / d_inner
             targets.append(("exactly-once ≥ 100× DBOS (DBOS's rate after launch)", f"{q:.0f}×", q >= 100))
@@ -486,7 +491,7 @@ def main():
         if "eo_process" in meta:
             md += [f"The exactly-once bench process as a whole: {meta['eo_process']}.", ""]
         bars = []
-        for m in ("raw", "None", "Partition", "None+step"):
+        for m in ("raw", "raw_group", "None", "Partition", "None+step"):
             rs = series.get(m)
             if rs:
                 rates = [float(r["records_per_s"]) for r in rs]

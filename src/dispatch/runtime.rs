@@ -113,7 +113,7 @@ async fn recv_turn(
 /// What becomes of a received record.
 enum Admit {
     /// Start it (pending, counted running).
-    Start(ConsumerRecord),
+    Start,
     /// Already done, not for this assignment, or not now (revoking, halted, stopping).
     Skipped,
     /// Waits in `held` for room; the partition is paused.
@@ -489,7 +489,9 @@ impl Shared {
     fn on_records(self: &Arc<Self>, consumer: &GroupConsumer, records: &mut Vec<ConsumerRecord>) {
         let mut parts = self.lock();
         let mut flagged: Vec<TopicPartition> = Vec::new();
-        let mut records = records.drain(..).peekable();
+        // Records are moved once, from here to their unit (or the held queue): the next one is
+        // looked at in place (they are large, and were copied several times a record before).
+        let mut records = records.drain(..);
         // Started and not yet counted in flight: counted before each unit is spawned.
         let mut started = 0;
         while let Some(first) = records.next() {
@@ -500,10 +502,10 @@ impl Shared {
             };
             // The records of `tp` that follow one another here.
             let mut unit: Vec<ConsumerRecord> = Vec::new();
-            let mut next = Some(first);
-            while let Some(record) = next.take() {
-                match self.admit(consumer, &tp, part, record, !unit.is_empty(), &mut started) {
-                    Admit::Start(record) => {
+            let mut record = first;
+            loop {
+                match self.admit(consumer, &tp, part, &record, !unit.is_empty(), &mut started) {
+                    Admit::Start => {
                         if unit.is_empty() {
                             unit.reserve(UNIT_CAPACITY);
                         }
@@ -520,6 +522,7 @@ impl Shared {
                         }
                     }
                     Admit::Held => {
+                        part.held.push_back(record);
                         if !unit.is_empty() {
                             self.count_started(&mut started);
                             self.dispatch_unit(&tp, part, std::mem::take(&mut unit));
@@ -529,7 +532,12 @@ impl Shared {
                         }
                     }
                 }
-                next = records.next_if(|r| tp.is(&r.topic, r.partition));
+                let same = |r: &ConsumerRecord| tp.is(&r.topic, r.partition);
+                if !records.as_slice().first().is_some_and(same) {
+                    break;
+                }
+                let Some(next) = records.next() else { break };
+                record = next;
             }
             if !unit.is_empty() {
                 self.count_started(&mut started);
@@ -542,14 +550,15 @@ impl Shared {
         }
     }
 
-    /// Decides about one received record of an owned partition: skip it, hold it (pausing the
-    /// partition), or let it start (then it is pending and counted running).
+    /// Decides about one received record of an owned partition: skip it, hold it (the caller
+    /// puts it in `part.held`; the partition is paused), or let it start (then it is pending and
+    /// counted running).
     fn admit(
         &self,
         consumer: &GroupConsumer,
         tp: &TopicPartition,
         part: &mut Part,
-        record: ConsumerRecord,
+        record: &ConsumerRecord,
         continuing: bool,
         started: &mut usize,
     ) -> Admit {
@@ -586,8 +595,7 @@ impl Shared {
             self.may_start(part, MAX_UNIT, *started)
         };
         if !part.held.is_empty() || !room {
-            // The partition is paused until its held records run.
-            part.held.push_back(record);
+            // The partition is paused until its held records run (the caller holds the record).
             self.held.fetch_add(1, AtomicOrdering::SeqCst);
             if !part.paused {
                 part.paused = true;
@@ -599,7 +607,7 @@ impl Shared {
         }
         part.running += 1;
         *started += 1;
-        Admit::Start(record)
+        Admit::Start
     }
 
     /// A prune that failed because the journal failed (a write or fsync error poisons it) stops

@@ -6,6 +6,7 @@ use std::time::Duration;
 use kafka_once::cluster::{Cluster, NewTopic};
 use kafka_once::config::{AutoOffsetReset, ClientConfig};
 use kafka_once::consumer::Consumer;
+use kafka_once::consumer::group::GroupConsumer;
 use kafka_once::dispatch::{KafkaMessage, KafkaOnce, Ordering, WorkflowContext, WorkflowError};
 use kafka_once::producer::{Producer, ProducerRecord};
 use tokio::time::Instant;
@@ -163,6 +164,40 @@ async fn raw(config: &ClientConfig, topic: &str, partitions: i32, n: u64) -> Res
     Ok(phase)
 }
 
+/// Raw consumption as a group member (a new group, auto-commit off): what the runtime's own
+/// consumer does, joining included, without the exactly-once work. The clock starts before the
+/// consumer connects, as it does for the runtime.
+async fn raw_group(config: &ClientConfig, topic: &str, n: u64) -> Result<Phase, Error> {
+    let config = config
+        .to_builder()
+        .group_id(format!("bench-raw-{}", rand::random::<u64>()))
+        .enable_auto_commit(false)
+        .build()?;
+    let (start, cpu) = (Instant::now(), cpu_seconds());
+    let consumer = GroupConsumer::new(config).await?;
+    consumer.subscribe(&[topic])?;
+    let mut got = 0;
+    let mut batch = Vec::with_capacity(1024);
+    while got < n {
+        batch.clear();
+        if let Some(e) = consumer.try_recv_into(&mut batch, 1024) {
+            return Err(e.into());
+        }
+        if batch.is_empty() {
+            consumer.recv().await?;
+            got += 1;
+        }
+        got += batch.len() as u64;
+    }
+    let phase = Phase {
+        secs: start.elapsed().as_secs_f64(),
+        cpu: cpu_seconds() - cpu,
+        fsyncs: 0,
+    };
+    consumer.close().await;
+    Ok(phase)
+}
+
 async fn exactly_once(
     config: &ClientConfig,
     topic: &str,
@@ -231,6 +266,8 @@ struct Series {
     cpus: Vec<f64>,
     fsyncs: Vec<f64>,
     ratios: Vec<f64>,
+    /// Ratios to raw consumption as a group member.
+    group_ratios: Vec<f64>,
 }
 
 impl Series {
@@ -241,6 +278,7 @@ impl Series {
             cpus: Vec::new(),
             fsyncs: Vec::new(),
             ratios: Vec::new(),
+            group_ratios: Vec::new(),
         }
     }
 
@@ -252,14 +290,17 @@ impl Series {
         } else {
             format!("{:.0}", stats(&mut self.fsyncs).0)
         };
-        let q = if self.ratios.is_empty() {
-            "1".to_string()
-        } else {
-            let (q, qlo, qhi) = stats(&mut self.ratios);
-            format!("{q:.3} ({qlo:.3}–{qhi:.3})")
+        let ratio = |v: &mut Vec<f64>| {
+            if v.is_empty() {
+                "–".to_string()
+            } else {
+                let (q, qlo, qhi) = stats(v);
+                format!("{q:.3} ({qlo:.3}–{qhi:.3})")
+            }
         };
+        let (q, g) = (ratio(&mut self.ratios), ratio(&mut self.group_ratios));
         println!(
-            "| {} | {m:.0} ({lo:.0}–{hi:.0}) | {c:.2} | {f} | {q} |",
+            "| {} | {m:.0} ({lo:.0}–{hi:.0}) | {c:.2} | {f} | {q} | {g} |",
             self.name
         );
     }
@@ -480,7 +521,8 @@ async fn run_exactly_once(args: EoArgs) -> Result<(), Error> {
         produced
     );
     let n = args.records;
-    let mut raw_series = Series::new("raw consume (ours)");
+    let mut raw_series = Series::new("raw consume (ours, assigned)");
+    let mut group_series = Series::new("raw consume (ours, group member)");
     let mut eo = vec![
         (
             Ordering::None,
@@ -505,9 +547,20 @@ async fn run_exactly_once(args: EoArgs) -> Result<(), Error> {
         let rate = n as f64 / r.secs;
         raw_series.rates.push(rate);
         raw_series.cpus.push(r.cpu * 1e6 / n as f64);
+        raw_series.ratios.push(1.0);
         println!(
             "round {round}: raw consume {rate:>10.0} rec/s, {:.2} CPU s/M",
             r.cpu * 1e6 / n as f64
+        );
+        let g = raw_group(&base, &topic, n).await?;
+        let group_rate = n as f64 / g.secs;
+        group_series.rates.push(group_rate);
+        group_series.cpus.push(g.cpu * 1e6 / n as f64);
+        group_series.ratios.push(group_rate / rate);
+        group_series.group_ratios.push(1.0);
+        println!(
+            "round {round}: raw consume as a group member {group_rate:>10.0} rec/s, {:.2} CPU s/M",
+            g.cpu * 1e6 / n as f64
         );
         for (ordering, step, series) in eo.iter_mut() {
             let (p, m) = exactly_once(
@@ -525,22 +578,25 @@ async fn run_exactly_once(args: EoArgs) -> Result<(), Error> {
             series.cpus.push(p.cpu * 1e6 / n as f64);
             series.fsyncs.push(p.fsyncs as f64 / p.secs);
             series.ratios.push(r / rate);
+            series.group_ratios.push(r / group_rate);
             println!(
-                "round {round}: exactly-once {ordering:?}{}: {r:>10.0} rec/s, {:.2} CPU s/M, {:.0} fsyncs/s, {:.2}x raw (skipped {}, conflicts {})",
+                "round {round}: exactly-once {ordering:?}{}: {r:>10.0} rec/s, {:.2} CPU s/M, {:.0} fsyncs/s, {:.2}x raw, {:.2}x raw as a group member (skipped {}, conflicts {})",
                 if *step { "+step" } else { "" },
                 p.cpu * 1e6 / n as f64,
                 p.fsyncs as f64 / p.secs,
                 r / rate,
+                r / group_rate,
                 m.skipped_duplicates,
                 m.transaction_conflicts
             );
         }
     }
     println!(
-        "\n| mode | records/s median (min–max) | CPU s per M records | fsyncs/s | ratio to raw |"
+        "\n| mode | records/s median (min–max) | CPU s per M records | fsyncs/s | ratio to raw (assigned) | ratio to raw (group member) |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     raw_series.print();
+    group_series.print();
     for (_, _, series) in eo.iter_mut() {
         series.print();
     }

@@ -645,72 +645,10 @@ impl Consumer {
 
     /// The next record or partition error if one is buffered, without waiting.
     pub fn try_recv(&self) -> Option<Result<ConsumerRecord, ConsumerError>> {
-        let mut drain = self.drain.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if drain.is_none() {
-                let mut state = self.shared.lock();
-                if state.closed {
-                    return Some(Err(ConsumerError::Closed));
-                }
-                if let Some(e) = state.errors.pop_front() {
-                    return Some(Err(e));
-                }
-                let st = &mut *state;
-                let next = st.completed.iter().position(|c| {
-                    st.partitions
-                        .get(&c.tp)
-                        .is_none_or(|p| !p.paused || p.version != c.version)
-                })?;
-                *drain = st.completed.remove(next);
-            }
-            let cf = drain.as_mut().expect("set above");
-            // Decoding (and inflating) happens here, outside the state lock.
-            let step = cf.next();
-            let mut state = self.shared.lock();
-            let st = &mut *state;
-            let Some(p) = st
-                .partitions
-                .get_mut(&cf.tp)
-                .filter(|p| p.version == cf.version)
-            else {
-                // Seeked, reset or unassigned meanwhile.
-                *drain = None;
-                continue;
-            };
-            match step {
-                Step::Record(record, after) => {
-                    p.position = Some(after);
-                    if record.leader_epoch >= 0 {
-                        p.position_epoch = Some(record.leader_epoch);
-                    }
-                    let rotate = p.paused
-                        || (cf.handed_out >= self.shared.settings.max_poll_records
-                            && !st.completed.is_empty());
-                    if rotate {
-                        let mut cf = drain.take().expect("set above");
-                        if p.paused {
-                            st.completed.push_front(cf);
-                        } else {
-                            cf.handed_out = 0;
-                            st.completed.push_back(cf);
-                        }
-                    }
-                    return Some(Ok(record));
-                }
-                Step::Advance(position) => p.position = Some(position),
-                Step::Error(e) => {
-                    p.failed = true;
-                    p.buffered = false;
-                    *drain = None;
-                    return Some(Err(e));
-                }
-                Step::Done => {
-                    p.buffered = false;
-                    *drain = None;
-                    drop(state);
-                    self.shared.wake_fetchers();
-                }
-            }
+        let mut one = None;
+        match self.take_into(&mut one, 1) {
+            Some(e) => Some(Err(e)),
+            None => one.map(Ok),
         }
     }
 
@@ -723,6 +661,12 @@ impl Consumer {
         out: &mut Vec<ConsumerRecord>,
         max: usize,
     ) -> Option<ConsumerError> {
+        self.take_into(out, max)
+    }
+
+    /// [`try_recv_into`](Self::try_recv_into) for any [`Sink`] (a `Vec`, or an `Option` for
+    /// one record).
+    fn take_into(&self, out: &mut impl Sink, max: usize) -> Option<ConsumerError> {
         let max_poll = self.shared.settings.max_poll_records.max(1);
         let mut drain = self.drain.lock().unwrap_or_else(|p| p.into_inner());
         let mut left = max;
@@ -863,4 +807,43 @@ fn st_paused(state: &state::State, cf: &CompletedFetch) -> bool {
         .partitions
         .get(&cf.tp)
         .is_some_and(|p| p.paused && p.version == cf.version)
+}
+
+/// Where [`Consumer::take_into`] puts records.
+trait Sink {
+    fn len(&self) -> usize;
+    fn push(&mut self, record: ConsumerRecord);
+    /// Drops the records after the first `len`.
+    fn truncate(&mut self, len: usize);
+}
+
+impl Sink for Vec<ConsumerRecord> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn push(&mut self, record: ConsumerRecord) {
+        Vec::push(self, record);
+    }
+
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len);
+    }
+}
+
+/// Room for one record (`try_recv`, with no allocation).
+impl Sink for Option<ConsumerRecord> {
+    fn len(&self) -> usize {
+        usize::from(self.is_some())
+    }
+
+    fn push(&mut self, record: ConsumerRecord) {
+        *self = Some(record);
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if len == 0 {
+            *self = None;
+        }
+    }
 }
