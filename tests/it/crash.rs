@@ -19,7 +19,7 @@ use crate::common;
 use crate::dispatch::runtime_config;
 
 const PARTITIONS: i32 = 6;
-const MAX_IN_FLIGHT: usize = 256;
+pub(crate) const MAX_IN_FLIGHT: usize = 256;
 
 /// Records and kills per run: 50,000 and 20 in CI; 100,000 and 50 with `KAFKA_ONCE_SOAK=1`.
 fn scale() -> (usize, usize) {
@@ -74,6 +74,42 @@ pub async fn produce_counted_to(
     (end, tally)
 }
 
+/// `kafka-once demo-worker`'s arguments for a loop over `topic` on the shared broker (a static
+/// member `instance`, at most [`MAX_IN_FLIGHT`] records in flight, a side-effect ledger); the
+/// caller adds `--path`.
+pub(crate) fn worker_args(
+    topic: &str,
+    group: &str,
+    ordering: &str,
+    ledger: &std::path::Path,
+    instance: &str,
+    counter: bool,
+) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--bootstrap",
+        &common::bootstrap(),
+        "--topic",
+        topic,
+        "--group",
+        group,
+        "--ordering",
+        ordering,
+        "--ledger",
+        &ledger.display().to_string(),
+        "--instance-id",
+        instance,
+        "--max-in-flight",
+        &MAX_IN_FLIGHT.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if counter {
+        args.push("--counter".into());
+    }
+    args
+}
+
 async fn crash_loop(ordering: &str, counter: bool) {
     let (records, kills_wanted) = scale();
     let topic = common::unique(&format!("crash-{ordering}"));
@@ -83,28 +119,8 @@ async fn crash_loop(ordering: &str, counter: bool) {
     let journal = dir.path().join("journal");
     let ledger = dir.path().join("ledger.txt");
     let log = dir.path().join("worker.log");
-    let args: Vec<String> = [
-        "--bootstrap",
-        &common::bootstrap(),
-        "--topic",
-        &topic,
-        "--group",
-        &group,
-        "--path",
-        journal.to_str().unwrap(),
-        "--ordering",
-        ordering,
-        "--ledger",
-        ledger.to_str().unwrap(),
-        "--instance-id",
-        "crash-worker",
-        "--max-in-flight",
-        &MAX_IN_FLIGHT.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain(counter.then(|| "--counter".to_string()))
-    .collect();
+    let mut args = worker_args(&topic, &group, ordering, &ledger, "crash-worker", counter);
+    args.extend(["--path".to_string(), journal.display().to_string()]);
     let opts = DriveOptions {
         exe: env!("CARGO_BIN_EXE_kafka-once").into(),
         worker_args: args,

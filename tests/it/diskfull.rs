@@ -24,11 +24,10 @@ use kafka_once::demo::{DriveOptions, audit, done_key, drive};
 use kafka_once::journal::{Entry, Journal, PartitionKey, RecordKey};
 
 use crate::common;
-use crate::crash::produce_counted;
+use crate::crash::{MAX_IN_FLIGHT, produce_counted, worker_args};
 use crate::dispatch::runtime_config;
 
 const PARTITIONS: i32 = 3;
-const MAX_IN_FLIGHT: usize = 256;
 
 /// Records in the topic.
 const RECORDS: usize = 6000;
@@ -136,26 +135,14 @@ async fn a_disk_that_fills_mid_run_stops_the_worker_commits_nothing_past_its_jou
     let copy = dir.path().join("journal");
     let ledger = dir.path().join("ledger.txt");
     let log = dir.path().join("worker.log");
-    let worker_args: Vec<String> = [
-        "--bootstrap",
-        &common::bootstrap(),
-        "--topic",
+    let worker_args = worker_args(
         &topic,
-        "--group",
         &group,
-        "--ordering",
         "partition",
-        "--counter",
-        "--ledger",
-        ledger.to_str().unwrap(),
-        "--instance-id",
+        &ledger,
         "diskfull-worker",
-        "--max-in-flight",
-        &MAX_IN_FLIGHT.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        true,
+    );
 
     // Life 1: on the small disk.
     let small_journal = mnt.join("journal");
