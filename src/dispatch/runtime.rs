@@ -68,9 +68,6 @@ const MAX_UNIT: usize = 512;
 /// completed run (a slow workflow must not keep the records before it from committing).
 const UNIT_FLUSH_AFTER: Duration = Duration::from_millis(20);
 
-/// Room reserved for a unit's records when it begins (it grows up to `MAX_UNIT`).
-const UNIT_CAPACITY: usize = 64;
-
 /// Records waiting for room (all partitions) at which the dispatch loop stops taking more.
 const MAX_HELD: usize = 2 * MAX_RECEIVED;
 
@@ -507,7 +504,15 @@ impl Shared {
                 match self.admit(consumer, &tp, part, &record, !unit.is_empty(), &mut started) {
                     Admit::Start => {
                         if unit.is_empty() {
-                            unit.reserve(UNIT_CAPACITY);
+                            // Room for the run of `tp`'s records that follows (growing it by
+                            // doubling reallocated it several times a unit).
+                            let run = records
+                                .as_slice()
+                                .iter()
+                                .take(MAX_UNIT - 1)
+                                .take_while(|r| tp.is(&r.topic, r.partition))
+                                .count();
+                            unit.reserve_exact(run + 1);
                         }
                         unit.push(record);
                         if unit.len() >= MAX_UNIT {
@@ -820,7 +825,8 @@ impl Shared {
         {
             part.running -= n;
             // By stretches of consecutive offsets (a unit's are), not one by one.
-            let mut done: Vec<i64> = finished.iter().filter(|f| f.1).map(|f| f.0).collect();
+            let mut done: Vec<i64> = Vec::with_capacity(finished.len());
+            done.extend(finished.iter().filter(|f| f.1).map(|f| f.0));
             done.sort_unstable();
             let mut i = 0;
             while i < done.len() {
@@ -1038,7 +1044,7 @@ impl Shared {
         let mut writes = FuturesUnordered::new();
         // Where the first attempts are polled, reused while they finish at once.
         let mut slot: Option<Box<dyn Slot>> = None;
-        let mut unflushed: Vec<usize> = Vec::new();
+        let mut unflushed: Vec<usize> = Vec::with_capacity(items.len());
         let mut oldest: Option<Instant> = None;
         // Sends the completions of the first-attempt successes in `unflushed`: as completed runs
         // (one per stretch of consecutive items) while the assignment is current, decided and
@@ -1050,7 +1056,9 @@ impl Shared {
                 return;
             }
             unflushed.sort_unstable();
-            let idxs = std::mem::take(unflushed);
+            // The next ones get as much room (grown by doubling they were reallocated often).
+            let room = unflushed.len();
+            let idxs = std::mem::replace(unflushed, Vec::with_capacity(room));
             let mut runs: Vec<(i64, i64)> = Vec::new();
             let mut prev: Option<usize> = None;
             for &i in &idxs {

@@ -131,41 +131,43 @@ impl CompletedFetch {
                     let timestamp_type = header.timestamp_type;
                     let position = self.position;
                     let lso = self.last_stable_offset.filter(|&l| l >= 0);
-                    let mut records: VecDeque<(ConsumerRecord, i64)> = batch
-                        .records
-                        .into_iter()
-                        .filter(|r| r.offset >= position && lso.is_none_or(|l| r.offset < l))
-                        .map(|r| {
-                            let after = r.offset + 1;
-                            (
-                                ConsumerRecord {
-                                    topic: self.tp.topic.clone(),
-                                    partition: self.tp.partition,
-                                    offset: r.offset,
-                                    leader_epoch,
-                                    timestamp: r.timestamp,
-                                    timestamp_type,
-                                    key: r.key,
-                                    value: r.value,
-                                    headers: r.headers,
-                                },
-                                after,
-                            )
-                        })
-                        .collect();
+                    // Into `ready`'s own room (empty now; it keeps its capacity from batch to
+                    // batch: collecting each batch anew grew a new deque by doubling).
+                    let tp = &self.tp;
+                    let records = &mut self.ready;
+                    records.reserve(batch.records.len());
+                    records.extend(
+                        batch
+                            .records
+                            .into_iter()
+                            .filter(|r| r.offset >= position && lso.is_none_or(|l| r.offset < l))
+                            .map(|r| {
+                                let after = r.offset + 1;
+                                (
+                                    ConsumerRecord {
+                                        topic: tp.topic.clone(),
+                                        partition: self.tp.partition,
+                                        offset: r.offset,
+                                        leader_epoch,
+                                        timestamp: r.timestamp,
+                                        timestamp_type,
+                                        key: r.key,
+                                        value: r.value,
+                                        headers: r.headers,
+                                    },
+                                    after,
+                                )
+                            }),
+                    );
                     // After the batch's last record the position is the batch's next offset,
                     // which skips offsets that compaction removed.
                     let whole = lso.is_none_or(|l| next <= l);
                     if let Some(last) = records.back_mut().filter(|_| whole) {
                         last.1 = next;
                     }
-                    if records.is_empty() {
-                        if whole && next > self.position {
-                            self.position = next;
-                            return Step::Advance(next);
-                        }
-                    } else {
-                        self.ready = records;
+                    if records.is_empty() && whole && next > self.position {
+                        self.position = next;
+                        return Step::Advance(next);
                     }
                 }
             }
