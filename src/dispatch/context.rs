@@ -103,13 +103,15 @@ impl AttemptState {
         Self {
             steps: Mutex::new(Steps { recorded, next: 0 }),
             conflicts: AtomicU32::new(0),
-            turn_held: std::sync::atomic::AtomicU8::new(if takes_turn {
-                TURN_NONE
-            } else {
-                TURN_DURABLE
-            }),
+            turn_held: std::sync::atomic::AtomicU8::new(first_turn(takes_turn)),
         }
     }
+}
+
+/// The turn an attempt holds when it begins: none when it is to ask for one, else as good as
+/// durable.
+const fn first_turn(takes_turn: bool) -> u8 {
+    if takes_turn { TURN_NONE } else { TURN_DURABLE }
 }
 
 const TURN_NONE: u8 = 0;
@@ -225,8 +227,8 @@ impl WorkflowContext {
     pub(crate) fn first_in_unit(key: KeyCell, takes_turn: bool) -> Self {
         let state = match key.first_attempt() {
             Some(slot) => {
-                let held = if takes_turn { TURN_NONE } else { TURN_DURABLE };
-                slot.turn_held.store(held, AtomicOrdering::SeqCst);
+                slot.turn_held
+                    .store(first_turn(takes_turn), AtomicOrdering::SeqCst);
                 None
             }
             None => Some(Arc::new(AttemptState::fresh(takes_turn))),

@@ -498,6 +498,7 @@ impl Shared {
                 continue;
             };
             // The records of `tp` that follow one another here.
+            let same = |r: &ConsumerRecord| tp.is(&r.topic, r.partition);
             let mut unit: Vec<ConsumerRecord> = Vec::new();
             let mut record = first;
             loop {
@@ -510,7 +511,7 @@ impl Shared {
                                 .as_slice()
                                 .iter()
                                 .take(MAX_UNIT - 1)
-                                .take_while(|r| tp.is(&r.topic, r.partition))
+                                .take_while(|r| same(r))
                                 .count();
                             unit.reserve_exact(run + 1);
                         }
@@ -537,7 +538,6 @@ impl Shared {
                         }
                     }
                 }
-                let same = |r: &ConsumerRecord| tp.is(&r.topic, r.partition);
                 if !records.as_slice().first().is_some_and(same) {
                     break;
                 }

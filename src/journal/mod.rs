@@ -554,10 +554,10 @@ impl Journal {
         self.inner.poison_cause().map(JournalError::Poisoned)
     }
 
-    /// A poisoned journal is not read from: fjall shows a batch to readers as soon as it is in
-    /// its memtable, before the persist, so after a failed one they would see writes that are not
-    /// on the disk (and may never be).
-    fn readable(&self) -> Result<(), JournalError> {
+    /// A poisoned journal is neither written nor read: fjall shows a batch to readers as soon
+    /// as it is in its memtable, before the persist, so after a failed one they would see writes
+    /// that are not on the disk (and may never be).
+    fn usable(&self) -> Result<(), JournalError> {
         match self.poisoned() {
             Some(e) => Err(e),
             None => Ok(()),
@@ -565,9 +565,7 @@ impl Journal {
     }
 
     fn send(&self, op: Op) -> Result<(), JournalError> {
-        if let Some(e) = self.poisoned() {
-            return Err(e);
-        }
+        self.usable()?;
         self.tx.send(op).map_err(|_| JournalError::Closed)
     }
 
@@ -644,7 +642,7 @@ impl Journal {
         partition: &PartitionKey,
         from: i64,
     ) -> Result<PartitionRuns, JournalError> {
-        self.readable()?;
+        self.usable()?;
         let read = |keyspace: &Keyspace| -> Result<Vec<(i64, Run)>, JournalError> {
             let start = partition.record(from).encode();
             let end = partition.record(i64::MAX).encode();
@@ -793,7 +791,7 @@ impl Journal {
     /// journal (fjall shows a batch to readers before its fsync), nothing before that (what a read
     /// sees then was recovered from the disk at open).
     pub async fn sync_reads(&self) -> Result<(), JournalError> {
-        self.readable()?;
+        self.usable()?;
         if self.inner.wrote.load(std::sync::atomic::Ordering::SeqCst) {
             self.sync().await?;
         }
@@ -880,7 +878,7 @@ impl Journal {
         partition: &PartitionKey,
         from: i64,
     ) -> Result<Vec<(i64, Entry)>, JournalError> {
-        self.readable()?;
+        self.usable()?;
         let start = partition.record(from).encode();
         let end = partition.record(i64::MAX).encode();
         let mut out = Vec::new();

@@ -243,3 +243,16 @@ pub async fn committed(
     }
     panic!("cannot read the committed offsets: {last:?}");
 }
+
+/// What every exactly-once run's audit must show: each of the `records` completed once, none
+/// missing or twice, the tally right and no order violation (per partition or per key, as the
+/// worker ran).
+#[track_caller]
+pub fn assert_exactly_once(report: &kafka_once::demo::Audit, records: usize) {
+    assert_eq!(report.records, records as u64);
+    assert_eq!(report.completed_once, records as u64, "{report}");
+    assert_eq!(report.duplicates, 0, "{report}");
+    assert_eq!(report.missing, 0, "{report}");
+    assert_eq!(report.tally_mismatches, 0, "{report}");
+    assert_eq!(report.order_violations, 0, "{report}");
+}

@@ -294,12 +294,7 @@ async fn a_disk_that_fills_mid_run_stops_the_worker_commits_nothing_past_its_jou
     let journal = Journal::open(&copy).unwrap();
     let report = audit(&journal, &end, &tally, Some(&ledger)).unwrap();
     eprintln!("life 2 finished in {took:?}\n{report}");
-    assert_eq!(report.records, records as u64);
-    assert_eq!(report.completed_once, records as u64, "{report}");
-    assert_eq!(report.duplicates, 0, "{report}");
-    assert_eq!(report.missing, 0, "{report}");
-    assert_eq!(report.tally_mismatches, 0, "{report}");
-    assert_eq!(report.order_violations, 0, "{report}");
+    common::assert_exactly_once(&report, records);
     assert_eq!(report.counter, records as u64, "{report}");
     // Re-runs only for records in flight when the disk filled.
     let reruns = report.invocations - records as u64;

@@ -227,12 +227,7 @@ async fn lost_responses_resets_and_delays_complete_every_record_exactly_once() {
         proxy.resets(),
         proxy.connections()
     );
-    assert_eq!(report.records, records as u64);
-    assert_eq!(report.completed_once, records as u64, "{report}");
-    assert_eq!(report.duplicates, 0, "{report}");
-    assert_eq!(report.missing, 0, "{report}");
-    assert_eq!(report.order_violations, 0, "{report}");
-    assert_eq!(report.tally_mismatches, 0, "{report}");
+    common::assert_exactly_once(&report, records);
     let (n, problems) = journal.verify();
     assert!(problems.is_empty(), "{problems:?} in {n} entries");
     drop(journal);

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use kafka_once::cluster::{Cluster, NewTopic};
 use kafka_once::config::{AutoOffsetReset, ClientConfig};
-use kafka_once::consumer::Consumer;
 use kafka_once::consumer::group::GroupConsumer;
+use kafka_once::consumer::{Consumer, ConsumerRecord};
 use kafka_once::dispatch::{KafkaMessage, KafkaOnce, Ordering, WorkflowContext, WorkflowError};
 use kafka_once::producer::{Producer, ProducerRecord};
 use tokio::time::Instant;
@@ -142,19 +142,7 @@ async fn raw(config: &ClientConfig, topic: &str, partitions: i32, n: u64) -> Res
     consumer.assign(&parts).await?;
     // The consumer's fastest path: runs of buffered records, waiting only when none is ready
     // (the runtime's dispatch loop receives the same way).
-    let mut got = 0;
-    let mut batch = Vec::with_capacity(1024);
-    while got < n {
-        batch.clear();
-        if let Some(e) = consumer.try_recv_into(&mut batch, 1024) {
-            return Err(e.into());
-        }
-        if batch.is_empty() {
-            consumer.recv().await?;
-            got += 1;
-        }
-        got += batch.len() as u64;
-    }
+    take(&consumer, n).await?;
     let phase = Phase {
         secs: start.elapsed().as_secs_f64(),
         cpu: cpu_seconds() - cpu,
@@ -176,19 +164,7 @@ async fn raw_group(config: &ClientConfig, topic: &str, n: u64) -> Result<Phase, 
     let (start, cpu) = (Instant::now(), cpu_seconds());
     let consumer = GroupConsumer::new(config).await?;
     consumer.subscribe(&[topic])?;
-    let mut got = 0;
-    let mut batch = Vec::with_capacity(1024);
-    while got < n {
-        batch.clear();
-        if let Some(e) = consumer.try_recv_into(&mut batch, 1024) {
-            return Err(e.into());
-        }
-        if batch.is_empty() {
-            consumer.recv().await?;
-            got += 1;
-        }
-        got += batch.len() as u64;
-    }
+    take(&consumer, n).await?;
     let phase = Phase {
         secs: start.elapsed().as_secs_f64(),
         cpu: cpu_seconds() - cpu,
@@ -196,6 +172,52 @@ async fn raw_group(config: &ClientConfig, topic: &str, n: u64) -> Result<Phase, 
     };
     consumer.close().await;
     Ok(phase)
+}
+
+/// A consumer the raw baselines read from.
+trait Source {
+    /// Moves up to `max` buffered records into `out` (see `Consumer::try_recv_into`).
+    fn try_recv_into(&self, out: &mut Vec<ConsumerRecord>, max: usize) -> Result<(), Error>;
+    /// Waits for one record.
+    async fn recv_one(&self) -> Result<(), Error>;
+}
+
+impl Source for Consumer {
+    fn try_recv_into(&self, out: &mut Vec<ConsumerRecord>, max: usize) -> Result<(), Error> {
+        Consumer::try_recv_into(self, out, max).map_or(Ok(()), |e| Err(e.into()))
+    }
+
+    async fn recv_one(&self) -> Result<(), Error> {
+        self.recv().await?;
+        Ok(())
+    }
+}
+
+impl Source for GroupConsumer {
+    fn try_recv_into(&self, out: &mut Vec<ConsumerRecord>, max: usize) -> Result<(), Error> {
+        GroupConsumer::try_recv_into(self, out, max).map_or(Ok(()), |e| Err(e.into()))
+    }
+
+    async fn recv_one(&self) -> Result<(), Error> {
+        self.recv().await?;
+        Ok(())
+    }
+}
+
+/// Takes `n` records from `consumer`: runs of buffered records, waiting only when none is ready.
+async fn take(consumer: &impl Source, n: u64) -> Result<(), Error> {
+    let mut got = 0;
+    let mut batch = Vec::with_capacity(1024);
+    while got < n {
+        batch.clear();
+        consumer.try_recv_into(&mut batch, 1024)?;
+        if batch.is_empty() {
+            consumer.recv_one().await?;
+            got += 1;
+        }
+        got += batch.len() as u64;
+    }
+    Ok(())
 }
 
 async fn exactly_once(

@@ -146,7 +146,7 @@ impl CompletedFetch {
                                 (
                                     ConsumerRecord {
                                         topic: tp.topic.clone(),
-                                        partition: self.tp.partition,
+                                        partition: tp.partition,
                                         offset: r.offset,
                                         leader_epoch,
                                         timestamp: r.timestamp,
