@@ -553,6 +553,46 @@ async fn hot_partition_is_not_parked_behind_a_long_poll_of_idle_ones() {
     consumer.close().await;
 }
 
+/// A partition paused with records behind it (the exactly-once runtime's backpressure) is
+/// resumed within milliseconds, usually: a long poll of the caught-up partitions sent meanwhile
+/// would park it for `fetch.max.wait.ms`. The poll lasts at most the pause's age, growing to the
+/// full wait when the pause lasts (no busy polling of idle partitions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polls_are_short_while_a_partition_with_a_backlog_is_paused() {
+    let topic = common::unique("paused-wait");
+    create(&topic, 2).await;
+    let sent = produce(&topic, 200, CompressionType::None, Some(0), "w").await;
+    let full = Duration::from_millis(400);
+    let config = consumer_config(AutoOffsetReset::Earliest)
+        .to_builder()
+        .fetch_max_wait(full)
+        .build()
+        .unwrap();
+    let consumer = Consumer::new(config).await.unwrap();
+    consumer.assign_topics(&[&topic]).await.unwrap();
+    let mut got = recv_n(&consumer, 1).await;
+    consumer.pause(&[(&topic, 0)]);
+    let at_pause = consumer.fetch_history().len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let history = consumer.fetch_history();
+    assert!(
+        history[..at_pause].iter().all(|r| r.max_wait == full),
+        "nothing was paused: {history:?}"
+    );
+    let paused: Vec<Duration> = history[at_pause..].iter().map(|r| r.max_wait).collect();
+    assert!(paused.len() >= 2, "{history:?}");
+    assert!(paused[0] < full / 2, "{paused:?}");
+    assert!(paused.windows(2).all(|w| w[0] <= w[1]), "{paused:?}");
+    assert_eq!(paused.last(), Some(&full), "{paused:?}");
+    // Doubling from a few milliseconds: a handful of requests, not a busy loop.
+    assert!(paused.len() <= 20, "{paused:?}");
+
+    consumer.resume(&[(&topic, 0)]);
+    got.extend(recv_n(&consumer, sent.len() - 1).await);
+    check_against(&sent, &got);
+    consumer.close().await;
+}
+
 fn java_peer() -> std::process::Command {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/java/peer.sh");
     let mut c = std::process::Command::new("bash");

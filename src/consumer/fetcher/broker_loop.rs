@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
@@ -18,7 +19,7 @@ use uuid::Uuid;
 use super::aborted::AbortedFilter;
 use super::completed::CompletedFetch;
 use super::session::{FetchSession, SessionPartition, SessionRequest};
-use super::state::{FETCH_HISTORY, ResetTo, Shared, State};
+use super::state::{FETCH_HISTORY, ResetTo, Shared, State, long_poll_wait};
 use super::{ConsumerError, FetchRequestInfo, TopicPartition};
 use crate::cluster::Backoff;
 use crate::config::{AutoOffsetReset, IsolationLevel};
@@ -50,6 +51,8 @@ enum Work {
         id: u64,
         targets: Vec<Target>,
         reserved: usize,
+        /// How long the broker may hold the request (see [`long_poll_wait`]).
+        wait: Duration,
     },
     /// Nothing is fetchable on this broker.
     Idle,
@@ -72,12 +75,13 @@ async fn run(shared: Arc<Shared>, node: i32) {
         woken.as_mut().enable();
         let mut freed = pin!(shared.budget.freed.notified());
         freed.as_mut().enable();
-        let (id, targets, reserved) = match claim(&shared, node) {
+        let (id, targets, reserved, wait) = match claim(&shared, node) {
             Work::Fetch {
                 id,
                 targets,
                 reserved,
-            } => (id, targets, reserved),
+                wait,
+            } => (id, targets, reserved, wait),
             Work::Idle => {
                 tokio::select! {
                     _ = woken => {}
@@ -112,8 +116,8 @@ async fn run(shared: Arc<Shared>, node: i32) {
             },
         };
         let (request, version, info) =
-            build_request(&shared, &mut session, &c, node, &targets, reserved);
-        let timeout = settings.request_timeout + settings.max_wait;
+            build_request(&shared, &mut session, &c, node, &targets, reserved, wait);
+        let timeout = settings.request_timeout + wait;
         tracing::trace!(
             node,
             partitions = targets.len(),
@@ -121,6 +125,7 @@ async fn run(shared: Arc<Shared>, node: i32) {
             forgotten = info.forgotten.len(),
             full = info.full,
             reserved,
+            wait_ms = wait.as_millis(),
             "fetch sent"
         );
         let result = tokio::select! {
@@ -247,6 +252,13 @@ fn claim(shared: &Shared, node: i32) -> Work {
             leader_epoch: p.leader.map_or(-1, |l| l.epoch),
         })
         .collect();
+    let wait = long_poll_wait(
+        settings.max_wait,
+        isolation,
+        node,
+        state.partitions.values(),
+        Instant::now(),
+    );
     state.next_fetch_id += 1;
     let id = state.next_fetch_id;
     for t in &targets {
@@ -258,6 +270,7 @@ fn claim(shared: &Shared, node: i32) -> Work {
         id,
         targets,
         reserved,
+        wait,
     }
 }
 
@@ -300,6 +313,7 @@ fn build_request(
     node: i32,
     targets: &[Target],
     reserved: usize,
+    wait: Duration,
 ) -> (FetchRequest, i16, FetchRequestInfo) {
     let settings = &shared.settings;
     let max_bytes = i32::try_from(reserved).unwrap_or(i32::MAX);
@@ -332,12 +346,18 @@ fn build_request(
         partitions: plan.to_send.iter().map(|(tp, _)| tp.clone()).collect(),
         forgotten: plan.forgotten.iter().map(|(tp, _)| tp.clone()).collect(),
         version,
+        max_wait: wait,
     };
-    let request = encode_plan(shared, plan, max_bytes);
+    let request = encode_plan(shared, plan, max_bytes, wait);
     (request, version, info)
 }
 
-fn encode_plan(shared: &Shared, plan: SessionRequest, max_bytes: i32) -> FetchRequest {
+fn encode_plan(
+    shared: &Shared,
+    plan: SessionRequest,
+    max_bytes: i32,
+    wait: Duration,
+) -> FetchRequest {
     let settings = &shared.settings;
     let mut topics: Vec<FetchTopic> = Vec::new();
     for (tp, data) in plan.to_send {
@@ -373,7 +393,7 @@ fn encode_plan(shared: &Shared, plan: SessionRequest, max_bytes: i32) -> FetchRe
         }
     }
     FetchRequest::default()
-        .with_max_wait_ms(i32::try_from(settings.max_wait.as_millis()).unwrap_or(i32::MAX))
+        .with_max_wait_ms(i32::try_from(wait.as_millis()).unwrap_or(i32::MAX))
         .with_min_bytes(settings.min_bytes.min(max_bytes))
         .with_max_bytes(max_bytes)
         .with_isolation_level(settings.isolation.as_i8())

@@ -117,6 +117,10 @@ pub struct FetchRequestInfo {
     pub forgotten: Vec<TopicPartition>,
     /// The Fetch version used.
     pub version: i16,
+    /// Its `max_wait_ms`: how long the broker could hold it. `fetch.max.wait.ms`, shorter while a
+    /// partition of this broker is paused with records behind it (the wait is then at most the
+    /// pause's age, so a resumed partition is not parked behind a long poll).
+    pub max_wait: std::time::Duration,
 }
 
 /// Builds a [`Consumer`] with options beyond the [`ClientConfig`].
@@ -567,10 +571,11 @@ impl Consumer {
     }
 
     fn set_paused(&self, partitions: &[(&str, i32)], paused: bool) {
+        let now = std::time::Instant::now();
         let mut state = self.shared.lock();
         for (t, p) in partitions {
             if let Some(p) = state.partitions.get_mut(&TopicPartition::new(*t, *p)) {
-                p.paused = paused;
+                p.set_paused(paused, now);
             }
         }
         drop(state);

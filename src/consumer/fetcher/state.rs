@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -111,6 +111,8 @@ pub(crate) struct PartitionState {
     /// `None` while metadata must be refreshed to find the leader.
     pub leader: Option<Leader>,
     pub paused: bool,
+    /// When the partition was last paused (while it is).
+    pub paused_at: Option<Instant>,
     /// Stopped after an error reported to the application; cleared by a seek.
     pub failed: bool,
     /// Bumped whenever the position changes other than by consumption, or the partition is
@@ -136,6 +138,7 @@ impl PartitionState {
             validate: false,
             leader,
             paused: false,
+            paused_at: None,
             failed: false,
             version,
             in_flight: None,
@@ -166,6 +169,47 @@ impl PartitionState {
         };
         end >= 0 && self.position.is_some_and(|p| p >= end)
     }
+
+    /// Sets the pause flag, noting when a pause starts.
+    pub fn set_paused(&mut self, paused: bool, now: Instant) {
+        if paused && !self.paused {
+            self.paused_at = Some(now);
+        } else if !paused {
+            self.paused_at = None;
+        }
+        self.paused = paused;
+    }
+}
+
+/// Shortest long poll while a paused partition has records behind it.
+pub(crate) const MIN_PAUSED_WAIT: Duration = Duration::from_millis(5);
+
+/// How long a fetch of `node` may be held by the broker: `fetch.max.wait.ms`, but while a
+/// partition of `node` is paused with records behind it, no longer than it has been paused
+/// (at least [`MIN_PAUSED_WAIT`]).
+///
+/// The connection carries one request at a time, so a partition resumed while a long poll is
+/// out waits for that poll to come back before it is fetched again. Pauses for backpressure
+/// (the exactly-once runtime at its in-flight bound) last milliseconds: a 500 ms long poll of
+/// the caught-up partitions would park the resumed ones for up to 500 ms, halving throughput.
+/// Tying the wait to the pause's age bounds that delay by the time the partition was paused,
+/// while a partition paused for long (a halted one) soon gets the full long poll again, so idle
+/// partitions are not polled in a busy loop.
+pub(crate) fn long_poll_wait<'a>(
+    max_wait: Duration,
+    isolation: IsolationLevel,
+    node: i32,
+    partitions: impl IntoIterator<Item = &'a PartitionState>,
+    now: Instant,
+) -> Duration {
+    partitions
+        .into_iter()
+        .filter(|p| {
+            !p.failed && !p.caught_up(isolation) && p.leader.is_some_and(|l| l.node == node)
+        })
+        .filter_map(|p| p.paused_at)
+        .map(|at| now.saturating_duration_since(at).max(MIN_PAUSED_WAIT))
+        .fold(max_wait, Duration::min)
 }
 
 /// The mutable state, behind one mutex that is never held across an await.
@@ -342,5 +386,65 @@ impl Shared {
     pub fn report(&self, state: &mut State, error: ConsumerError) {
         state.errors.push_back(error);
         self.data_ready.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: Duration = Duration::from_millis(500);
+
+    fn partition(node: i32, position: i64, high_watermark: i64) -> PartitionState {
+        let mut p = PartitionState::new(Uuid::nil(), Some(Leader { node, epoch: 0 }), 1);
+        p.position = Some(position);
+        p.high_watermark = high_watermark;
+        p
+    }
+
+    fn wait(partitions: &[PartitionState], now: Instant) -> Duration {
+        long_poll_wait(MAX, IsolationLevel::ReadUncommitted, 1, partitions, now)
+    }
+
+    #[test]
+    fn a_paused_partition_with_a_backlog_caps_the_long_poll_at_its_pause_age() {
+        let t0 = Instant::now();
+        // Behind (offset 10 of 100), and caught up.
+        let mut ps = [partition(1, 10, 100), partition(1, 100, 100)];
+        assert_eq!(wait(&ps, t0), MAX);
+
+        ps[0].set_paused(true, t0);
+        assert_eq!(
+            wait(&ps, t0),
+            MIN_PAUSED_WAIT,
+            "just paused: the shortest wait"
+        );
+        let later = |ms| t0 + Duration::from_millis(ms);
+        assert_eq!(wait(&ps, later(40)), Duration::from_millis(40));
+        assert_eq!(
+            wait(&ps, later(3_000)),
+            MAX,
+            "paused for long: the full wait"
+        );
+
+        // Pausing again does not restart the clock; resuming clears it.
+        ps[0].set_paused(true, later(30));
+        assert_eq!(ps[0].paused_at, Some(t0));
+        ps[0].set_paused(false, later(50));
+        assert_eq!(ps[0].paused_at, None);
+        assert_eq!(wait(&ps, later(50)), MAX);
+    }
+
+    #[test]
+    fn paused_partitions_without_a_backlog_or_on_another_broker_do_not_shorten_it() {
+        let t0 = Instant::now();
+        let mut caught_up = partition(1, 100, 100);
+        caught_up.set_paused(true, t0);
+        let mut elsewhere = partition(2, 0, 100);
+        elsewhere.set_paused(true, t0);
+        let mut failed = partition(1, 0, 100);
+        failed.set_paused(true, t0);
+        failed.failed = true;
+        assert_eq!(wait(&[caught_up, elsewhere, failed], t0), MAX);
     }
 }
