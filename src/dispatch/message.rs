@@ -57,6 +57,11 @@ impl Records {
     pub(crate) fn len(&self) -> usize {
         self.records.len()
     }
+
+    /// The records, if `all` is the last handle.
+    pub(crate) fn into_records(all: Arc<Self>) -> Option<Vec<ConsumerRecord>> {
+        Arc::into_inner(all).map(|r| r.records)
+    }
 }
 
 /// One record of a [`Records`] (or a key alone: see [`KeyCell::from_key`]), cheap to clone.
@@ -103,6 +108,11 @@ impl KeyCell {
             }),
             index: 0,
         }
+    }
+
+    /// The records this one is among.
+    pub(crate) fn records(&self) -> &Arc<Records> {
+        &self.all
     }
 
     pub(crate) fn get(&self) -> &RecordKey {

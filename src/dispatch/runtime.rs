@@ -219,7 +219,12 @@ pub(crate) struct Shared {
     ctx_env: Arc<ContextEnv>,
     /// Workflow tasks still running for partitions whose assignment ended.
     orphans: Mutex<HashMap<TopicPartition, usize>>,
+    /// Records of finished units, dropped by the dispatch loop (see [`retire`](Self::retire)).
+    spent: Mutex<Vec<Vec<ConsumerRecord>>>,
 }
+
+/// Units whose records wait in [`Shared::spent`] at most; beyond, a task drops its own.
+const MAX_SPENT: usize = 256;
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -259,6 +264,7 @@ pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>
         fatal: watch::channel(None).0,
         commit_lock: tokio::sync::Mutex::new(()),
         orphans: Mutex::new(HashMap::new()),
+        spent: Mutex::new(Vec::new()),
         ctx_env,
     });
     let listener = Arc::new(Listener(Arc::downgrade(&shared)));
@@ -308,6 +314,7 @@ pub(crate) async fn run(
     let mut committing: Option<tokio::task::JoinHandle<()>> = None;
     let mut received = Vec::with_capacity(MAX_RECEIVED);
     let result = loop {
+        shared.drop_spent();
         shared.attend(consumer);
         if let Some(e) = fatal.borrow_and_update().clone() {
             break Err(e);
@@ -983,6 +990,34 @@ impl Shared {
             }
             let _ = t.done_tx.send(());
         }
+        self.retire(items);
+    }
+
+    /// Hands the records of a finished task back to the dispatch loop, which drops them.
+    ///
+    /// A record's key and value are slices of the fetch response, counted in one atomic shared
+    /// by every record of the response: the dispatch loop increments it as it decodes, and a
+    /// record dropped here on a worker would decrement it from another core, the cache line
+    /// bouncing between the two for every record (~10 % of the runtime's CPU with a no-op
+    /// workflow). Dropped on the decoding loop, the line stays put.
+    fn retire(&self, items: Vec<Item>) {
+        let Some(all) = items.first().map(|i| i.key.records().clone()) else {
+            return;
+        };
+        drop(items);
+        let Some(records) = Records::into_records(all) else {
+            return;
+        };
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        if spent.len() < MAX_SPENT {
+            spent.push(records);
+        }
+    }
+
+    /// Drops the records of finished tasks (see [`retire`](Self::retire)).
+    fn drop_spent(&self) {
+        let spent = std::mem::take(&mut *self.spent.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(spent);
     }
 
     /// Reports outcomes of a task's items (by index): latency of the finished ones, halts, and
