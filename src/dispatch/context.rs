@@ -110,6 +110,20 @@ impl AttemptState {
 
 /// The turn an attempt holds when it begins: none when it is to ask for one, else as good as
 /// durable.
+/// A context's conflict count, readable without the context: its own attempt state, or (`None`)
+/// the unit's slot of the record's key.
+pub(crate) struct ConflictSource(Option<Arc<AttemptState>>);
+
+impl ConflictSource {
+    /// The count of the attempt of `key`'s record.
+    pub(crate) fn count(&self, key: &KeyCell) -> u32 {
+        self.0
+            .as_deref()
+            .or_else(|| key.first_attempt())
+            .map_or(0, |s| s.conflicts.load(AtomicOrdering::Relaxed))
+    }
+}
+
 const fn first_turn(takes_turn: bool) -> u8 {
     if takes_turn { TURN_NONE } else { TURN_DURABLE }
 }
@@ -238,6 +252,12 @@ impl WorkflowContext {
             attempt: 1,
             state,
         }
+    }
+
+    /// Where [`conflicts`](Self::conflicts) is read once the context has been handed to the
+    /// workflow.
+    pub(crate) fn conflict_source(&self) -> ConflictSource {
+        ConflictSource(self.state.clone())
     }
 
     fn state(&self) -> &AttemptState {

@@ -38,7 +38,7 @@ use crate::journal::{
 use crate::producer::{Producer, ProducerRecord};
 
 use super::completion_map;
-use super::context::{ContextEnv, ProducerSource};
+use super::context::{ConflictSource, ContextEnv, ProducerSource};
 use super::direct::{self, DeadLetter, WorkflowRecord, WorkflowStatus};
 use super::handler::{Handler, Slot, SlotRun};
 use super::message::{KeyCell, Records};
@@ -493,23 +493,27 @@ impl Shared {
     fn on_records(self: &Arc<Self>, consumer: &GroupConsumer, records: &mut Vec<ConsumerRecord>) {
         let mut parts = self.lock();
         let mut flagged: Vec<TopicPartition> = Vec::new();
-        // Records are moved once, from here to their unit (or the held queue): the next one is
-        // looked at in place (they are large, and were copied several times a record before).
+        // Records are moved once, from here to their unit (or the held queue): each is looked at
+        // in place first (they are large, and were copied several times a record before).
         let mut records = records.drain(..);
         // Started and not yet counted in flight: counted before each unit is spawned.
         let mut started = 0;
-        while let Some(first) = records.next() {
-            let tp = first.topic_partition();
+        while let Some(head) = records.as_slice().first() {
+            let tp = head.topic_partition();
             let Some(part) = parts.get_mut(&tp) else {
-                tracing::debug!(partition = %tp, offset = first.offset, "record of a partition not owned; dropped");
+                tracing::debug!(partition = %tp, offset = head.offset, "record of a partition not owned; dropped");
+                records.next();
                 continue;
             };
-            // The records of `tp` that follow one another here.
+            // The records of `tp` that follow one another here, each decided on in place and
+            // then moved once, to its unit or the held queue.
             let same = |r: &ConsumerRecord| tp.is(&r.topic, r.partition);
             let mut unit: Vec<ConsumerRecord> = Vec::new();
-            let mut record = first;
-            loop {
-                match self.admit(consumer, &tp, part, &record, !unit.is_empty(), &mut started) {
+            while let Some(record) = records.as_slice().first().filter(|r| same(r)) {
+                let admitted =
+                    self.admit(consumer, &tp, part, record, !unit.is_empty(), &mut started);
+                let Some(record) = records.next() else { break };
+                match admitted {
                     Admit::Start => {
                         if unit.is_empty() {
                             // Room for the run of `tp`'s records that follows (growing it by
@@ -545,11 +549,6 @@ impl Shared {
                         }
                     }
                 }
-                if !records.as_slice().first().is_some_and(same) {
-                    break;
-                }
-                let Some(next) = records.next() else { break };
-                record = next;
             }
             if !unit.is_empty() {
                 self.count_started(&mut started);
@@ -1160,7 +1159,7 @@ impl Shared {
                 let first = match self.try_first(item, true, &mut slot) {
                     Ok(first) => first,
                     Err(attempt) => {
-                        let attempt = attempt.finish(self);
+                        let attempt = attempt.finish(self, item);
                         tokio::pin!(attempt);
                         // While it runs: send what waited long enough, report what became
                         // durable, and give it its turn once everything before it is.
@@ -1275,7 +1274,7 @@ impl Shared {
                 running.push(async move {
                     let first = match begun {
                         Ok(first) => first,
-                        Err(attempt) => attempt.finish(self).await,
+                        Err(attempt) => attempt.finish(self, item).await,
                     };
                     let outcome = match first {
                         First::Succeeded => None,
@@ -1335,36 +1334,38 @@ impl Shared {
     ) -> Result<First, Attempt> {
         let span = tracing::info_span!("workflow", key = %item.key);
         let ctx = WorkflowContext::first_in_unit(item.key.clone(), takes_turn);
+        // The context goes to the workflow; its conflict count is read afterwards through this
+        // (no third handle on the records per record: each is an atomic increment and decrement).
+        let conflicts = ctx.conflict_source();
         let msg = KafkaMessage::new(item.key.clone());
         let mut run = slot.take().unwrap_or_else(|| self.handler.clone().slot());
         let polled = {
             let _entered = span.enter();
             let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run.begin(ctx.clone(), msg, &mut cx)
+                run.begin(ctx, msg, &mut cx)
             }))
         };
         match polled {
             Ok(std::task::Poll::Ready(result)) => {
                 *slot = Some(run);
-                Ok(self.first_outcome(&ctx, Ok(result)))
+                Ok(self.first_outcome(conflicts.count(&item.key), Ok(result)))
             }
             Ok(std::task::Poll::Pending) => Err(Attempt {
-                ctx,
+                conflicts,
                 future: CatchUnwind(SlotRun(run)),
                 span,
             }),
             // The handler panicked, before it returned its future or in its first poll.
-            Err(panic) => Ok(self.first_outcome(&ctx, Err(panic))),
+            Err(panic) => Ok(self.first_outcome(conflicts.count(&item.key), Err(panic))),
         }
     }
 
     fn first_outcome(
         &self,
-        ctx: &WorkflowContext,
+        conflicts: u32,
         result: Result<Result<(), WorkflowError>, Box<dyn std::any::Any + Send>>,
     ) -> First {
-        let conflicts = ctx.conflicts();
         if conflicts > 0 {
             Metrics::add(&self.metrics.conflicts, u64::from(conflicts));
         }
@@ -1955,17 +1956,21 @@ enum Outcome {
 
 /// A unit record's first attempt that did not finish at its first poll.
 struct Attempt {
-    ctx: WorkflowContext,
+    conflicts: ConflictSource,
     future: CatchUnwind<SlotRun>,
     span: tracing::Span,
 }
 
 impl Attempt {
-    /// Waits for the attempt to end.
-    async fn finish(self, shared: &Shared) -> First {
-        let Attempt { ctx, future, span } = self;
+    /// Waits for the attempt of `item` to end.
+    async fn finish(self, shared: &Shared, item: &Item) -> First {
+        let Attempt {
+            conflicts,
+            future,
+            span,
+        } = self;
         let result = future.instrument(span).await;
-        shared.first_outcome(&ctx, result)
+        shared.first_outcome(conflicts.count(&item.key), result)
     }
 }
 
