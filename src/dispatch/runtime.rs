@@ -505,54 +505,42 @@ impl Shared {
                 records.next();
                 continue;
             };
-            // The records of `tp` that follow one another here, each decided on in place and
-            // then moved once, to its unit or the held queue.
+            // The records of `tp` that follow one another here are decided on in place; a run
+            // of admitted ones is then moved at once into its unit (moved one by one through an
+            // `Option`, each was copied three times), the others to the held queue or dropped.
             let same = |r: &ConsumerRecord| tp.is(&r.topic, r.partition);
-            let mut unit: Vec<ConsumerRecord> = Vec::new();
-            while let Some(record) = records.as_slice().first().filter(|r| same(r)) {
-                let admitted =
-                    self.admit(consumer, &tp, part, record, !unit.is_empty(), &mut started);
-                let Some(record) = records.next() else { break };
-                match admitted {
-                    Admit::Start => {
-                        if unit.is_empty() {
-                            // Room for the run of `tp`'s records that follows (growing it by
-                            // doubling reallocated it several times a unit).
-                            let run = records
-                                .as_slice()
-                                .iter()
-                                .take(MAX_UNIT - 1)
-                                .take_while(|r| same(r))
-                                .count();
-                            unit.reserve_exact(run + 1);
-                        }
-                        unit.push(record);
-                        if unit.len() >= MAX_UNIT {
-                            self.count_started(&mut started);
-                            self.dispatch_unit(&tp, part, std::mem::take(&mut unit));
-                        }
+            // Admitted records at the front of `records`, not moved yet.
+            let mut admitted = 0;
+            loop {
+                let decision = records
+                    .as_slice()
+                    .get(admitted)
+                    .filter(|r| same(r))
+                    .map(|r| self.admit(consumer, &tp, part, r, admitted > 0, &mut started));
+                if matches!(decision, Some(Admit::Start)) {
+                    admitted += 1;
+                    if admitted < MAX_UNIT {
+                        continue;
                     }
-                    Admit::Skipped => {
-                        if !unit.is_empty() {
-                            self.count_started(&mut started);
-                            self.dispatch_unit(&tp, part, std::mem::take(&mut unit));
-                        }
-                    }
-                    Admit::Held => {
-                        part.held.push_back(record);
-                        if !unit.is_empty() {
-                            self.count_started(&mut started);
-                            self.dispatch_unit(&tp, part, std::mem::take(&mut unit));
-                        }
+                }
+                if admitted > 0 {
+                    let mut unit = Vec::with_capacity(admitted);
+                    unit.extend(records.by_ref().take(admitted));
+                    admitted = 0;
+                    self.count_started(&mut started);
+                    self.dispatch_unit(&tp, part, unit);
+                }
+                match decision {
+                    None => break,
+                    Some(Admit::Start) => {}
+                    Some(Admit::Skipped) => records.by_ref().take(1).for_each(drop),
+                    Some(Admit::Held) => {
+                        part.held.extend(records.by_ref().take(1));
                         if flagged.last() != Some(&tp) {
                             flagged.push(tp.clone());
                         }
                     }
                 }
-            }
-            if !unit.is_empty() {
-                self.count_started(&mut started);
-                self.dispatch_unit(&tp, part, unit);
             }
         }
         drop(parts);
