@@ -241,8 +241,12 @@ impl WorkflowContext {
     pub(crate) fn first_in_unit(key: KeyCell, takes_turn: bool) -> Self {
         let state = match key.first_attempt() {
             Some(slot) => {
-                slot.turn_held
-                    .store(first_turn(takes_turn), AtomicOrdering::SeqCst);
+                // Usually made with this value already (`Records::new`): a store would fence
+                // once per record for nothing.
+                let turn = first_turn(takes_turn);
+                if slot.turn_held.load(AtomicOrdering::Relaxed) != turn {
+                    slot.turn_held.store(turn, AtomicOrdering::SeqCst);
+                }
                 None
             }
             None => Some(Arc::new(AttemptState::fresh(takes_turn))),

@@ -22,8 +22,9 @@ pub(crate) struct Records {
     records: Vec<ConsumerRecord>,
     /// Each record's idempotency key, made when first asked for: most workflows never ask, and
     /// making one per record (two shared names cloned, then dropped) was a measurable part of
-    /// the runtime's work.
-    keys: Box<[OnceLock<RecordKey>]>,
+    /// the runtime's work. The table itself is made on the first ask too (a unit whose
+    /// workflows finish at once journals runs of offsets, and never asks).
+    keys: OnceLock<Box<[OnceLock<RecordKey>]>>,
     /// A unit's records: each one's first attempt's state (see
     /// [`WorkflowContext::first_in_unit`](super::WorkflowContext)), one allocation for the lot
     /// instead of one per record. Empty for a single record.
@@ -31,16 +32,20 @@ pub(crate) struct Records {
 }
 
 impl Records {
-    /// `records` of the partition `pk`, their keys made when asked for.
+    /// `records` of the partition `pk`, their keys made when asked for; `takes_turn` as for the
+    /// first attempts' contexts ([`WorkflowContext::first_in_unit`](super::WorkflowContext)).
     pub(crate) fn new(
         pk: &Arc<PartitionKey>,
         records: Vec<ConsumerRecord>,
         env: &Arc<ContextEnv>,
         turn: Option<Turn>,
+        takes_turn: bool,
     ) -> Arc<Self> {
-        let keys = records.iter().map(|_| OnceLock::new()).collect();
         let first = if records.len() > 1 {
-            records.iter().map(|_| AttemptState::fresh(false)).collect()
+            records
+                .iter()
+                .map(|_| AttemptState::fresh(takes_turn))
+                .collect()
         } else {
             Box::default()
         };
@@ -49,7 +54,7 @@ impl Records {
             env: env.clone(),
             turn,
             records,
-            keys,
+            keys: OnceLock::new(),
             first,
         })
     }
@@ -103,7 +108,7 @@ impl KeyCell {
                 env: env.clone(),
                 turn: None,
                 records,
-                keys: Box::new([OnceLock::from(key)]),
+                keys: OnceLock::from(Box::new([OnceLock::from(key)]) as Box<[_]>),
                 first: Box::default(),
             }),
             index: 0,
@@ -116,7 +121,9 @@ impl KeyCell {
     }
 
     pub(crate) fn get(&self) -> &RecordKey {
-        self.all.keys[self.index]
+        self.all
+            .keys
+            .get_or_init(|| self.all.records.iter().map(|_| OnceLock::new()).collect())[self.index]
             .get_or_init(|| self.all.pk.record(self.all.records[self.index].offset))
     }
 

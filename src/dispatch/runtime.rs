@@ -914,6 +914,8 @@ impl Shared {
             std::mem::take(&mut t.records),
             &self.ctx_env,
             turn,
+            // A unit's records take turns in `Ordering::Partition` (see `run_unit`).
+            self.settings.ordering == Ordering::Partition,
         );
         let items: Vec<Item> = (0..all.len())
             .map(|i| Item {
