@@ -21,7 +21,7 @@ use crate::journal::{
 };
 use crate::producer::{Producer, ProducerRecord};
 
-use super::message::KeyCell;
+use super::message::{KeyCell, KeyRef};
 use super::{RetryPolicy, WorkflowError};
 
 /// Errors of the step API.
@@ -116,7 +116,7 @@ pub(crate) struct ConflictSource(Option<Arc<AttemptState>>);
 
 impl ConflictSource {
     /// The count of the attempt of `key`'s record.
-    pub(crate) fn count(&self, key: &KeyCell) -> u32 {
+    pub(crate) fn count(&self, key: KeyRef<'_>) -> u32 {
         self.0
             .as_deref()
             .or_else(|| key.first_attempt())

@@ -115,21 +115,21 @@ impl KeyCell {
         }
     }
 
-    /// The records this one is among.
-    pub(crate) fn records(&self) -> &Arc<Records> {
-        &self.all
+    /// This cell, borrowed.
+    pub(crate) fn as_ref(&self) -> KeyRef<'_> {
+        KeyRef {
+            all: &self.all,
+            index: self.index,
+        }
     }
 
     pub(crate) fn get(&self) -> &RecordKey {
-        self.all
-            .keys
-            .get_or_init(|| self.all.records.iter().map(|_| OnceLock::new()).collect())[self.index]
-            .get_or_init(|| self.all.pk.record(self.all.records[self.index].offset))
+        self.as_ref().get()
     }
 
     /// The record (a cell made by [`from_key`](Self::from_key) has none).
     pub(crate) fn record(&self) -> &ConsumerRecord {
-        &self.all.records[self.index]
+        self.as_ref().record()
     }
 
     pub(crate) fn topic_id(&self) -> uuid::Uuid {
@@ -146,7 +146,49 @@ impl KeyCell {
 
     /// The state of this record's first attempt in its unit, if it is in a unit.
     pub(crate) fn first_attempt(&self) -> Option<&AttemptState> {
+        self.as_ref().first_attempt()
+    }
+}
+
+/// A [`KeyCell`] borrowed from the records it is among: what the runtime's task holds per
+/// record, so that only the contexts and messages handed to workflows count references to the
+/// records (each count is an atomic increment and decrement per record).
+#[derive(Clone, Copy)]
+pub(crate) struct KeyRef<'a> {
+    all: &'a Arc<Records>,
+    index: usize,
+}
+
+impl<'a> KeyRef<'a> {
+    pub(crate) fn at(all: &'a Arc<Records>, index: usize) -> Self {
+        debug_assert!(index < all.records.len());
+        Self { all, index }
+    }
+
+    /// An owned cell for the same record.
+    pub(crate) fn cell(self) -> KeyCell {
+        KeyCell::at(self.all, self.index)
+    }
+
+    pub(crate) fn get(self) -> &'a RecordKey {
+        let all = self.all;
+        all.keys
+            .get_or_init(|| all.records.iter().map(|_| OnceLock::new()).collect())[self.index]
+            .get_or_init(|| all.pk.record(all.records[self.index].offset))
+    }
+
+    pub(crate) fn record(self) -> &'a ConsumerRecord {
+        &self.all.records[self.index]
+    }
+
+    pub(crate) fn first_attempt(self) -> Option<&'a AttemptState> {
         self.all.first.get(self.index)
+    }
+}
+
+impl std::fmt::Display for KeyRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
     }
 }
 

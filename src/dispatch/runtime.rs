@@ -41,7 +41,7 @@ use super::completion_map;
 use super::context::{ConflictSource, ContextEnv, ProducerSource};
 use super::direct::{self, DeadLetter, WorkflowRecord, WorkflowStatus};
 use super::handler::{Handler, Slot, SlotRun};
-use super::message::{KeyCell, Records};
+use super::message::{KeyRef, Records};
 use super::metrics::{Halted, Metrics, MetricsSnapshot};
 use super::runs::RunSet;
 use super::{
@@ -917,19 +917,13 @@ impl Shared {
             // A unit's records take turns in `Ordering::Partition` (see `run_unit`).
             self.settings.ordering == Ordering::Partition,
         );
-        let items: Vec<Item> = (0..all.len())
-            .map(|i| Item {
-                key: KeyCell::at(&all, i),
-                prior_attempts: prior.get(i).copied().unwrap_or(0),
-            })
-            .collect();
-        drop(all);
+        let items = Items { all, prior };
         let end = TaskEnd {
             tp: t.unit.tp.clone(),
             epoch: t.unit.epoch,
             chain: t.link.as_ref().map(|(c, s, _)| (c.clone(), *s)),
         };
-        let abandon_all = |items: &[Item]| -> Vec<(usize, Outcome)> {
+        let abandon_all = |items: &Items| -> Vec<(usize, Outcome)> {
             (0..items.len()).map(|i| (i, Outcome::Abandoned)).collect()
         };
         // In `Ordering::Partition` a unit of several records starts once the one before it ran
@@ -960,7 +954,7 @@ impl Shared {
         }
         let mut ran_tx = Some(t.ran_tx);
         let mut all_finished = if items.len() == 1 {
-            let item = &items[0];
+            let item = items.at(0);
             let span = tracing::info_span!("workflow", key = %item.key);
             let outcome = self.attempts(&t.unit, item, None).instrument(span).await;
             self.settle(&end, &items, vec![(0, outcome)])
@@ -989,12 +983,8 @@ impl Shared {
     /// record dropped here on a worker would decrement it from another core, the cache line
     /// bouncing between the two for every record (~10 % of the runtime's CPU with a no-op
     /// workflow). Dropped on the decoding loop, the line stays put.
-    fn retire(&self, items: Vec<Item>) {
-        let Some(all) = items.first().map(|i| i.key.records().clone()) else {
-            return;
-        };
-        drop(items);
-        let Some(records) = Records::into_records(all) else {
+    fn retire(&self, items: Items) {
+        let Some(records) = Records::into_records(items.all) else {
             return;
         };
         let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
@@ -1011,13 +1001,13 @@ impl Shared {
 
     /// Reports outcomes of a task's items (by index): latency of the finished ones, halts, and
     /// the bookkeeping of [`finish`](Self::finish). Returns whether every one finished.
-    fn settle(&self, end: &TaskEnd, items: &[Item], results: Vec<(usize, Outcome)>) -> bool {
+    fn settle(&self, end: &TaskEnd, items: &Items, results: Vec<(usize, Outcome)>) -> bool {
         let now = now_ms();
         let mut all = true;
         let mut finished = Vec::with_capacity(results.len());
         let mut waits = Vec::with_capacity(results.len());
         for (i, outcome) in results {
-            let record = items[i].key.record();
+            let record = items.at(i).key.record();
             match outcome {
                 Outcome::Finished => {
                     waits.push(now.saturating_sub(record.timestamp).max(0) as u64);
@@ -1049,14 +1039,14 @@ impl Shared {
     async fn run_unit(
         &self,
         unit: &Unit,
-        items: &[Item],
+        items: &Items,
         end: &TaskEnd,
         turns: Option<tokio::sync::mpsc::UnboundedReceiver<(oneshot::Sender<()>, bool)>>,
         prev_durable: &mut Option<oneshot::Receiver<()>>,
         ran_tx: &mut Option<oneshot::Sender<()>>,
     ) -> bool {
-        let first = items[0].key.record().offset;
-        let last = items[items.len() - 1].key.record().offset;
+        let first = items.at(0).key.record().offset;
+        let last = items.at(items.len() - 1).key.record().offset;
         let pk = &unit.pk;
         if let Err(e) = self.journal.started_run(pk, first, last + 1, 1) {
             self.fail(e);
@@ -1086,7 +1076,7 @@ impl Shared {
             let mut runs: Vec<(i64, i64)> = Vec::new();
             let mut prev: Option<usize> = None;
             for &i in &idxs {
-                let offset = items[i].key.record().offset;
+                let offset = items.at(i).key.record().offset;
                 match (prev, runs.last_mut()) {
                     (Some(p), Some((_, end))) if p + 1 == i => *end = offset + 1,
                     _ => runs.push((offset, offset + 1)),
@@ -1106,7 +1096,7 @@ impl Shared {
                             attempts: 1,
                             at_ms: now_ms(),
                         };
-                        out.push((i, self.record_finish(unit, &items[i], entry).await));
+                        out.push((i, self.record_finish(unit, items.at(i), entry).await));
                     }
                     return out;
                 };
@@ -1318,16 +1308,16 @@ impl Shared {
     /// made when missing, and dropped after a panic.
     fn try_first(
         &self,
-        item: &Item,
+        item: Item<'_>,
         takes_turn: bool,
         slot: &mut Option<Box<dyn Slot>>,
     ) -> Result<First, Attempt> {
         let span = tracing::info_span!("workflow", key = %item.key);
-        let ctx = WorkflowContext::first_in_unit(item.key.clone(), takes_turn);
+        let ctx = WorkflowContext::first_in_unit(item.key.cell(), takes_turn);
         // The context goes to the workflow; its conflict count is read afterwards through this
         // (no third handle on the records per record: each is an atomic increment and decrement).
         let conflicts = ctx.conflict_source();
-        let msg = KafkaMessage::new(item.key.clone());
+        let msg = KafkaMessage::new(item.key.cell());
         let mut run = slot.take().unwrap_or_else(|| self.handler.clone().slot());
         let polled = {
             let _entered = span.enter();
@@ -1339,7 +1329,7 @@ impl Shared {
         match polled {
             Ok(std::task::Poll::Ready(result)) => {
                 *slot = Some(run);
-                Ok(self.first_outcome(conflicts.count(&item.key), Ok(result)))
+                Ok(self.first_outcome(conflicts.count(item.key), Ok(result)))
             }
             Ok(std::task::Poll::Pending) => Err(Attempt {
                 conflicts,
@@ -1347,7 +1337,7 @@ impl Shared {
                 span,
             }),
             // The handler panicked, before it returned its future or in its first poll.
-            Err(panic) => Ok(self.first_outcome(conflicts.count(&item.key), Err(panic))),
+            Err(panic) => Ok(self.first_outcome(conflicts.count(item.key), Err(panic))),
         }
     }
 
@@ -1368,8 +1358,8 @@ impl Shared {
 
     /// Runs the attempts of one record and records the outcome. `failed` is the error of a first
     /// attempt made already (by a unit, which journaled its start).
-    async fn attempts(&self, unit: &Unit, item: &Item, failed: Option<String>) -> Outcome {
-        let msg = KafkaMessage::new(item.key.clone());
+    async fn attempts(&self, unit: &Unit, item: Item<'_>, failed: Option<String>) -> Outcome {
+        let msg = KafkaMessage::new(item.key.cell());
         let retry = &self.settings.retry;
         let mut backoff = retry.initial_backoff;
         let mut attempt = item.prior_attempts;
@@ -1401,7 +1391,7 @@ impl Shared {
             };
             let ctx = match started.and_then(|()| {
                 WorkflowContext::load_in(
-                    item.key.clone(),
+                    item.key.cell(),
                     attempt,
                     // Steps exist only if the workflow ran before: in an earlier process (a
                     // started entry), an earlier attempt here, or an ended assignment's task.
@@ -1443,7 +1433,7 @@ impl Shared {
     }
 
     /// Applies the failure policy to a record whose every attempt failed.
-    async fn give_up(&self, unit: &Unit, item: &Item, attempts: u32, error: String) -> Outcome {
+    async fn give_up(&self, unit: &Unit, item: Item<'_>, attempts: u32, error: String) -> Outcome {
         match &self.settings.failure {
             FailurePolicy::Halt => Outcome::Halt(error),
             FailurePolicy::DeadLetter { topic } => {
@@ -1453,7 +1443,7 @@ impl Shared {
     }
 
     /// Writes the finishing entry and waits until it is durable.
-    async fn record_finish(&self, unit: &Unit, item: &Item, entry: Entry) -> Outcome {
+    async fn record_finish(&self, unit: &Unit, item: Item<'_>, entry: Entry) -> Outcome {
         self.record_finish_with(unit, item, entry, Vec::new()).await
     }
 
@@ -1461,7 +1451,7 @@ impl Shared {
     async fn record_finish_with(
         &self,
         unit: &Unit,
-        item: &Item,
+        item: Item<'_>,
         entry: Entry,
         writes: Vec<StateWrite>,
     ) -> Outcome {
@@ -1494,7 +1484,7 @@ impl Shared {
     async fn dead_letter(
         &self,
         unit: &Unit,
-        item: &Item,
+        item: Item<'_>,
         topic: &str,
         attempts: u32,
         error: String,
@@ -1902,10 +1892,36 @@ struct Unit {
     check: bool,
 }
 
+/// The records of a task, shared with their workflows' contexts and messages, and how often
+/// each ran before.
+struct Items {
+    all: Arc<Records>,
+    /// By index; empty when none ran before.
+    prior: Vec<u32>,
+}
+
+impl Items {
+    fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    fn at(&self, i: usize) -> Item<'_> {
+        Item {
+            key: KeyRef::at(&self.all, i),
+            prior_attempts: self.prior.get(i).copied().unwrap_or(0),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Item<'_>> {
+        (0..self.len()).map(|i| self.at(i))
+    }
+}
+
 /// One record of a task.
-struct Item {
+#[derive(Clone, Copy)]
+struct Item<'a> {
     /// The record and its key.
-    key: KeyCell,
+    key: KeyRef<'a>,
     prior_attempts: u32,
 }
 
@@ -1953,14 +1969,14 @@ struct Attempt {
 
 impl Attempt {
     /// Waits for the attempt of `item` to end.
-    async fn finish(self, shared: &Shared, item: &Item) -> First {
+    async fn finish(self, shared: &Shared, item: Item<'_>) -> First {
         let Attempt {
             conflicts,
             future,
             span,
         } = self;
         let result = future.instrument(span).await;
-        shared.first_outcome(conflicts.count(&item.key), result)
+        shared.first_outcome(conflicts.count(item.key), result)
     }
 }
 
