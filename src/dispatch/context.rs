@@ -108,8 +108,6 @@ impl AttemptState {
     }
 }
 
-/// The turn an attempt holds when it begins: none when it is to ask for one, else as good as
-/// durable.
 /// A context's conflict count, readable without the context: its own attempt state, or (`None`)
 /// the unit's slot of the record's key.
 pub(crate) struct ConflictSource(Option<Arc<AttemptState>>);
@@ -124,6 +122,8 @@ impl ConflictSource {
     }
 }
 
+/// The turn an attempt holds when it begins: none when it is to ask for one, else as good as
+/// durable.
 const fn first_turn(takes_turn: bool) -> u8 {
     if takes_turn { TURN_NONE } else { TURN_DURABLE }
 }

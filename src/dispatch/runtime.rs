@@ -368,6 +368,7 @@ pub(crate) async fn run(
         let _ = t.await;
     }
     consumer.close().await;
+    shared.drop_spent();
     if let Some(p) = shared.producer.get() {
         p.close().await;
     }
@@ -769,7 +770,8 @@ impl Shared {
                 .insert(c.clone(), (part.seq, Link { ran, durable }));
             link = Some((c, part.seq, prev.map(|(_, l)| l)));
         }
-        // The items are made in the task (on a worker, where they are also dropped).
+        // The items are made in the task (on a worker; their records are dropped by the dispatch
+        // loop, see `retire`).
         let prior = if part.ran_before() {
             records
                 .iter()
@@ -944,12 +946,14 @@ impl Shared {
             if !ready {
                 self.unchain(&end);
                 self.settle(&end, &items, abandon_all(&items));
+                self.retire(items);
                 return;
             }
         }
         if !self.may_run(&t.unit) {
             self.unchain(&end);
             self.settle(&end, &items, abandon_all(&items));
+            self.retire(items);
             return;
         }
         let mut ran_tx = Some(t.ran_tx);
@@ -982,11 +986,16 @@ impl Shared {
     /// by every record of the response: the dispatch loop increments it as it decodes, and a
     /// record dropped here on a worker would decrement it from another core, the cache line
     /// bouncing between the two for every record (~10 % of the runtime's CPU with a no-op
-    /// workflow). Dropped on the decoding loop, the line stays put.
+    /// workflow). Dropped on the decoding loop, the line stays put. Once the runtime stops (the
+    /// loop no longer drains them), a task drops its own. While the loop idles they wait for its
+    /// next turn (at most `MAX_SPENT` units, within the in-flight bound they were part of).
     fn retire(&self, items: Items) {
         let Some(records) = Records::into_records(items.all) else {
             return;
         };
+        if self.stopping.load(AtomicOrdering::SeqCst) {
+            return;
+        }
         let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
         if spent.len() < MAX_SPENT {
             spent.push(records);

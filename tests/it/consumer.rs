@@ -574,8 +574,9 @@ async fn long_polls_are_short_while_a_partition_with_a_backlog_is_paused() {
     // A long poll of partition 1 sent before the pause (its position may come after 0's) is
     // recorded when it returns: let it return first.
     tokio::time::sleep(full + Duration::from_millis(300)).await;
-    consumer.pause(&[(&topic, 0)]);
+    // Counted first: the pause wakes the fetch loop, which sends a short poll at once.
     let at_pause = consumer.fetch_history().len();
+    consumer.pause(&[(&topic, 0)]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let history = consumer.fetch_history();
     assert!(
