@@ -135,6 +135,17 @@ struct Phase {
     fsyncs: u64,
 }
 
+impl Phase {
+    /// A phase without journal writes that started at `start`, with `cpu` seconds used by then.
+    fn since(start: Instant, cpu: f64) -> Self {
+        Self {
+            secs: start.elapsed().as_secs_f64(),
+            cpu: cpu_seconds() - cpu,
+            fsyncs: 0,
+        }
+    }
+}
+
 async fn raw(config: &ClientConfig, topic: &str, partitions: i32, n: u64) -> Result<Phase, Error> {
     let consumer = Consumer::new(config.clone()).await?;
     let parts: Vec<(&str, i32)> = (0..partitions).map(|p| (topic, p)).collect();
@@ -143,11 +154,7 @@ async fn raw(config: &ClientConfig, topic: &str, partitions: i32, n: u64) -> Res
     // The consumer's fastest path: runs of buffered records, waiting only when none is ready
     // (the runtime's dispatch loop receives the same way).
     take(&consumer, n).await?;
-    let phase = Phase {
-        secs: start.elapsed().as_secs_f64(),
-        cpu: cpu_seconds() - cpu,
-        fsyncs: 0,
-    };
+    let phase = Phase::since(start, cpu);
     consumer.close().await;
     Ok(phase)
 }
@@ -165,11 +172,7 @@ async fn raw_group(config: &ClientConfig, topic: &str, n: u64) -> Result<Phase, 
     let consumer = GroupConsumer::new(config).await?;
     consumer.subscribe(&[topic])?;
     take(&consumer, n).await?;
-    let phase = Phase {
-        secs: start.elapsed().as_secs_f64(),
-        cpu: cpu_seconds() - cpu,
-        fsyncs: 0,
-    };
+    let phase = Phase::since(start, cpu);
     consumer.close().await;
     Ok(phase)
 }
