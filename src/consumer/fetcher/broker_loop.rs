@@ -231,7 +231,7 @@ fn claim(shared: &Shared, node: i32) -> Work {
     let returning = state
         .partitions
         .values()
-        .any(|p| p.buffered && !p.paused && !p.failed && p.leader.is_some_and(|l| l.node == node));
+        .any(|p| p.buffered && !p.paused && !p.failed && p.led_by(node));
     if returning && fetchable.iter().all(|(_, p)| p.caught_up(isolation)) {
         return Work::Idle;
     }

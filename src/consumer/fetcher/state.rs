@@ -157,7 +157,12 @@ impl PartitionState {
             && !self.validate
             && !self.buffered
             && self.in_flight.is_none()
-            && self.leader.is_some_and(|l| l.node == node)
+            && self.led_by(node)
+    }
+
+    /// Whether `node` leads this partition (as far as the consumer knows).
+    pub fn led_by(&self, node: i32) -> bool {
+        self.leader.is_some_and(|l| l.node == node)
     }
 
     /// Whether the last fetch response showed nothing readable after the position (false while
@@ -204,9 +209,7 @@ pub(crate) fn long_poll_wait<'a>(
 ) -> Duration {
     partitions
         .into_iter()
-        .filter(|p| {
-            !p.failed && !p.caught_up(isolation) && p.leader.is_some_and(|l| l.node == node)
-        })
+        .filter(|p| !p.failed && !p.caught_up(isolation) && p.led_by(node))
         .filter_map(|p| p.paused_at)
         .map(|at| now.saturating_duration_since(at).max(MIN_PAUSED_WAIT))
         .fold(max_wait, Duration::min)
