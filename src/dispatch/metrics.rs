@@ -71,6 +71,11 @@ pub struct MetricsSnapshot {
     pub commit_failures: u64,
     /// When the last commit succeeded.
     pub last_commit: Option<SystemTime>,
+    /// The partitions this consumer owns (its group assignment), sorted.
+    pub assigned: Vec<TopicPartition>,
+    /// Owned partitions whose fetching is paused, sorted: their in-flight bound is full (or they
+    /// are halted). One that stays here while `in_flight` is 0 is stuck.
+    pub paused: Vec<TopicPartition>,
     /// Lag per owned partition (records between position and end), where known.
     pub lag: Vec<(TopicPartition, i64)>,
     /// Partitions stopped by the halt policy.
@@ -83,13 +88,26 @@ pub struct MetricsSnapshot {
     pub completion_p99_ms: Option<u64>,
 }
 
+/// What a snapshot says about the consumer's partitions.
+#[derive(Debug, Default)]
+pub(crate) struct SnapshotPartitions {
+    pub assigned: Vec<TopicPartition>,
+    pub paused: Vec<TopicPartition>,
+    pub lag: Vec<(TopicPartition, i64)>,
+}
+
 impl Metrics {
     pub fn snapshot(
         &self,
         group: &str,
-        lag: Vec<(TopicPartition, i64)>,
+        partitions: SnapshotPartitions,
         in_flight: u64,
     ) -> MetricsSnapshot {
+        let SnapshotPartitions {
+            assigned,
+            paused,
+            lag,
+        } = partitions;
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         MetricsSnapshot {
             group: group.to_string(),
@@ -104,6 +122,8 @@ impl Metrics {
             commits: get(&self.commits),
             commit_failures: get(&self.commit_failures),
             last_commit: *self.last_commit.lock().unwrap_or_else(|p| p.into_inner()),
+            assigned,
+            paused,
             lag,
             halted: self
                 .halted

@@ -42,7 +42,7 @@ use super::context::{ConflictSource, ContextEnv, ProducerSource};
 use super::direct::{self, DeadLetter, WorkflowRecord, WorkflowStatus};
 use super::handler::{Handler, Slot, SlotRun};
 use super::message::{KeyRef, Records};
-use super::metrics::{Halted, Metrics, MetricsSnapshot};
+use super::metrics::{Halted, Metrics, MetricsSnapshot, SnapshotPartitions};
 use super::runs::RunSet;
 use super::{
     DispatchError, FailurePolicy, KafkaMessage, Ordering, Settings, WorkflowContext, WorkflowError,
@@ -303,6 +303,19 @@ pub(crate) fn producer_source(
 /// The dispatch loop: until shutdown or a fatal error; then a clean exit (final commit, leave).
 pub(crate) async fn run(
     shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), DispatchError> {
+    // The group and client id tell several consumers in one process apart in logs.
+    let span = tracing::debug_span!(
+        "dispatch",
+        group = %shared.group,
+        client = %shared.cluster.config().client_id()
+    );
+    dispatch_loop(shared, shutdown).instrument(span).await
+}
+
+async fn dispatch_loop(
+    shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), DispatchError> {
     let Some(consumer) = shared.consumer.get() else {
@@ -328,6 +341,11 @@ pub(crate) async fn run(
             _ = fatal.changed() => {}
             _ = shared.wake.notified() => {}
             _ = tick.tick() => {
+                tracing::trace!(
+                    in_flight = shared.in_flight.load(AtomicOrdering::SeqCst),
+                    held = shared.held.load(AtomicOrdering::SeqCst),
+                    "commit tick"
+                );
                 // A failed journal write stops the runtime, whichever write it was.
                 if let Some(e) = shared.journal.poisoned() {
                     shared.fail(e);
@@ -407,13 +425,17 @@ impl Shared {
     }
 
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
-        let mut lag = Vec::new();
+        let mut partitions = SnapshotPartitions::default();
         if let Some(c) = self.consumer.get() {
-            for tp in c.assignment() {
+            let mut assigned = c.assignment();
+            assigned.sort();
+            for tp in &assigned {
                 if let Some(l) = c.consumer().lag(&tp.topic, tp.partition) {
-                    lag.push((tp, l));
+                    partitions.lag.push((tp.clone(), l));
                 }
             }
+            partitions.paused = c.consumer().paused();
+            partitions.assigned = assigned;
         }
         // Received and not finished: pending in the owned partitions, plus the tasks of ended
         // assignments still running.
@@ -425,7 +447,7 @@ impl Shared {
             .values()
             .sum();
         self.metrics
-            .snapshot(&self.group, lag, pending + orphaned as u64)
+            .snapshot(&self.group, partitions, pending + orphaned as u64)
     }
 
     fn has_room(&self, part: &Part, uncounted: usize) -> bool {
@@ -671,6 +693,13 @@ impl Shared {
                 }
             }
             if !part.held.is_empty() && !part.halted {
+                tracing::trace!(
+                    partition = %tp,
+                    held = part.held.len(),
+                    running = part.running,
+                    in_flight = self.in_flight.load(AtomicOrdering::SeqCst),
+                    "held records wait for room"
+                );
                 // Still waiting: look again when capacity frees up.
                 self.attention
                     .lock()
@@ -684,6 +713,9 @@ impl Shared {
                 .map(|tp| (tp.topic.to_string(), tp.partition))
                 .collect()
         };
+        if !pause.is_empty() || !resume.is_empty() {
+            tracing::trace!(?pause, ?resume, "backpressure");
+        }
         if !pause.is_empty() {
             let v = as_refs(&pause);
             let r: Vec<(&str, i32)> = v.iter().map(|(t, p)| (t.as_str(), *p)).collect();

@@ -31,7 +31,13 @@ pub(crate) fn ensure_loop(shared: &Arc<Shared>, state: &mut State, node: i32) {
     if state.closed || state.loops.get(&node).is_some_and(|h| !h.is_finished()) {
         return;
     }
-    let handle = tokio::spawn(run(shared.clone(), node));
+    // The client id tells the fetch loops of several consumers in one process apart in logs.
+    let span =
+        tracing::debug_span!("fetch_loop", client = %shared.connection_config.client_id, node);
+    let handle = tokio::spawn(tracing::Instrument::instrument(
+        run(shared.clone(), node),
+        span,
+    ));
     state.loops.insert(node, handle);
 }
 
@@ -237,8 +243,7 @@ fn claim(shared: &Shared, node: i32) -> Work {
     }
     // A stable order keeps incremental requests small (unchanged partitions are not resent).
     fetchable.sort_by(|a, b| a.0.cmp(b.0));
-    let max = usize::try_from(settings.max_bytes).unwrap_or(usize::MAX);
-    let min = max.min(shared.budget.limit / 2).max(1);
+    let (min, max) = reservation_bounds(settings, fetchable.len(), shared.budget.limit);
     let Some(reserved) = shared.budget.try_reserve(min, max) else {
         return Work::NoBudget;
     };
@@ -272,6 +277,31 @@ fn claim(shared: &Shared, node: i32) -> Work {
         reserved,
         wait,
     }
+}
+
+/// The least and the most budget a request for `partitions` partitions reserves: at most
+/// `fetch.max.bytes` and at most what the partitions can return (`max.partition.fetch.bytes`
+/// each; KIP-74's oversized first batch aside), and it waits for half the budget (or that much,
+/// if less) to be free.
+///
+/// Reserving `fetch.max.bytes` for every request, whatever it asks for, let two brokers'
+/// loops long-polling caught-up partitions hold the whole default budget (`2 ×
+/// fetch.max.bytes`) between them: each re-reserved as soon as its answer came, and a third
+/// broker's loop, woken by the release, found it taken again, so its partitions were not
+/// fetched for as long as that lasted (seen: minutes).
+pub(crate) fn reservation_bounds(
+    settings: &super::state::Settings,
+    partitions: usize,
+    limit: usize,
+) -> (usize, usize) {
+    let per_partition = usize::try_from(settings.partition_max_bytes)
+        .unwrap_or(0)
+        .max(1);
+    let max = usize::try_from(settings.max_bytes)
+        .unwrap_or(usize::MAX)
+        .min(per_partition.saturating_mul(partitions.max(1)));
+    let min = max.min(limit / 2).max(1);
+    (min, max)
 }
 
 /// Undoes [`claim`] after a failed request; with `suspect_leader`, asks for fresh metadata.

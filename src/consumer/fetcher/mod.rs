@@ -30,9 +30,11 @@
 //!   set by a seek or a committed offset has no epoch and is not validated.
 //! - **Prefetch budget.** Fetched bytes wait in a buffer until the application takes them. The
 //!   bytes held plus the bytes promised to requests in flight stay within a budget, by default
-//!   `2 × fetch.max.bytes` ([`ConsumerBuilder::prefetch_bytes`] changes it): each request's
-//!   `max_bytes` is what is left of the budget, and no request is sent while less than half the
-//!   budget (or `fetch.max.bytes`, if smaller) is free. A slow application therefore pauses the
+//!   `2 × fetch.max.bytes` ([`ConsumerBuilder::prefetch_bytes`] changes it): each request
+//!   reserves what it can bring back, what is left of the budget but at most `fetch.max.bytes`
+//!   and `max.partition.fetch.bytes` per partition it asks for (so loops long-polling caught-up
+//!   partitions on some brokers leave room for the others), and no request is sent while less
+//!   than half the budget (or that much, if smaller) is free. A slow application therefore pauses the
 //!   fetchers, however many partitions there are. A response's bytes are released when the last
 //!   of its partitions' data has been handed out or dropped. The broker may exceed a request's
 //!   `max_bytes` by one batch when the first batch is larger (KIP-74); with batches smaller than
