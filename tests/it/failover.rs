@@ -444,3 +444,75 @@ async fn exactly_once_through(fault: BrokerFault) {
     assert!(problems.is_empty(), "{problems:?} in {n} entries");
     kafka.stop().await.unwrap();
 }
+
+/// A consumer's fetch loops for three brokers: while two of them long-poll caught-up partitions,
+/// the third still fetches. (Each fetch used to reserve all of `fetch.max.bytes`, so the two
+/// polling loops held the whole prefetch budget between them, re-reserving it as each answer
+/// came, and the third broker's partition went unfetched for as long as that lasted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_brokers_partitions_are_fetched_while_others_long_poll() {
+    let _serial = common::OWN_CLUSTER.lock().await;
+    let _ = common::bootstrap(); // the log filter
+    let kafka = LocalKafka::builder()
+        .brokers(3)
+        .internal_topic_partitions(1)
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let config = ClientConfig::new(kafka.bootstrap()).unwrap();
+    let cluster = Cluster::connect(config.clone()).await.unwrap();
+    let topic = common::unique("budget");
+    cluster
+        .create_topic(NewTopic::new(&topic, 3).replication_factor(1))
+        .await
+        .unwrap();
+    let meta = cluster.refresh_topics(&[&topic]).await.unwrap();
+    let leaders: std::collections::BTreeSet<i32> = (0..3)
+        .map(|p| meta.leader(&topic, p).expect("a leader").0.node_id)
+        .collect();
+    assert_eq!(
+        leaders.len(),
+        3,
+        "the partitions' leaders are not three brokers"
+    );
+    let consumer = Consumer::new(
+        config
+            .to_builder()
+            .auto_offset_reset(AutoOffsetReset::Earliest)
+            .fetch_max_wait(Duration::from_millis(100))
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    consumer
+        .assign(&[(&topic, 0), (&topic, 1), (&topic, 2)])
+        .await
+        .unwrap();
+    let producer = Producer::new(config.clone()).await.unwrap();
+    // Each partition in turn gets a record while the other two sit caught up, long-polling.
+    for round in 0..3 {
+        for p in 0..3 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let value = format!("{round}:{p}");
+            producer
+                .send(ProducerRecord::new(&topic, value.clone()).partition(p))
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            let sent = Instant::now();
+            let record = tokio::time::timeout(Duration::from_secs(10), consumer.recv())
+                .await
+                .unwrap_or_else(|_| panic!("partition {p} (round {round}) not fetched within 10 s"))
+                .unwrap();
+            assert_eq!(
+                (record.partition, record.value.as_deref()),
+                (p, Some(value.as_bytes()))
+            );
+            eprintln!("round {round} partition {p}: {:?}", sent.elapsed());
+        }
+    }
+    producer.close().await;
+    consumer.close().await;
+}
