@@ -88,26 +88,8 @@ pub struct MetricsSnapshot {
     pub completion_p99_ms: Option<u64>,
 }
 
-/// What a snapshot says about the consumer's partitions.
-#[derive(Debug, Default)]
-pub(crate) struct SnapshotPartitions {
-    pub assigned: Vec<TopicPartition>,
-    pub paused: Vec<TopicPartition>,
-    pub lag: Vec<(TopicPartition, i64)>,
-}
-
 impl Metrics {
-    pub fn snapshot(
-        &self,
-        group: &str,
-        partitions: SnapshotPartitions,
-        in_flight: u64,
-    ) -> MetricsSnapshot {
-        let SnapshotPartitions {
-            assigned,
-            paused,
-            lag,
-        } = partitions;
+    pub fn snapshot(&self, group: &str, in_flight: u64) -> MetricsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         MetricsSnapshot {
             group: group.to_string(),
@@ -122,9 +104,10 @@ impl Metrics {
             commits: get(&self.commits),
             commit_failures: get(&self.commit_failures),
             last_commit: *self.last_commit.lock().unwrap_or_else(|p| p.into_inner()),
-            assigned,
-            paused,
-            lag,
+            // The consumer's side, filled in by the runtime.
+            assigned: Vec::new(),
+            paused: Vec::new(),
+            lag: Vec::new(),
             halted: self
                 .halted
                 .lock()

@@ -42,7 +42,7 @@ use super::context::{ConflictSource, ContextEnv, ProducerSource};
 use super::direct::{self, DeadLetter, WorkflowRecord, WorkflowStatus};
 use super::handler::{Handler, Slot, SlotRun};
 use super::message::{KeyRef, Records};
-use super::metrics::{Halted, Metrics, MetricsSnapshot, SnapshotPartitions};
+use super::metrics::{Halted, Metrics, MetricsSnapshot};
 use super::runs::RunSet;
 use super::{
     DispatchError, FailurePolicy, KafkaMessage, Ordering, Settings, WorkflowContext, WorkflowError,
@@ -425,18 +425,6 @@ impl Shared {
     }
 
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
-        let mut partitions = SnapshotPartitions::default();
-        if let Some(c) = self.consumer.get() {
-            let mut assigned = c.assignment();
-            assigned.sort();
-            for tp in &assigned {
-                if let Some(l) = c.consumer().lag(&tp.topic, tp.partition) {
-                    partitions.lag.push((tp.clone(), l));
-                }
-            }
-            partitions.paused = c.consumer().paused();
-            partitions.assigned = assigned;
-        }
         // Received and not finished: pending in the owned partitions, plus the tasks of ended
         // assignments still running.
         let pending: u64 = self.lock().values().map(|p| p.pending.len()).sum();
@@ -446,8 +434,19 @@ impl Shared {
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .sum();
-        self.metrics
-            .snapshot(&self.group, partitions, pending + orphaned as u64)
+        let mut snapshot = self
+            .metrics
+            .snapshot(&self.group, pending + orphaned as u64);
+        if let Some(c) = self.consumer.get() {
+            snapshot.assigned = c.assignment();
+            snapshot.lag = snapshot
+                .assigned
+                .iter()
+                .filter_map(|tp| Some((tp.clone(), c.consumer().lag(&tp.topic, tp.partition)?)))
+                .collect();
+            snapshot.paused = c.consumer().paused();
+        }
+        snapshot
     }
 
     fn has_room(&self, part: &Part, uncounted: usize) -> bool {

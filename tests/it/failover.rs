@@ -62,16 +62,21 @@ async fn read(consumer: &GroupConsumer, seen: &mut Seen, until: usize, deadline:
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leader_and_coordinator_failover_lose_and_repeat_nothing() {
-    let _serial = common::OWN_CLUSTER.lock().await;
-    let _ = common::bootstrap(); // the log filter
-    let kafka = LocalKafka::builder()
+/// A cluster of three nodes of its own (one `__consumer_offsets` partition).
+async fn three_nodes() -> LocalKafka {
+    LocalKafka::builder()
         .brokers(3)
         .internal_topic_partitions(1)
         .start()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_and_coordinator_failover_lose_and_repeat_nothing() {
+    let _serial = common::OWN_CLUSTER.lock().await;
+    let _ = common::bootstrap(); // the log filter
+    let kafka = three_nodes().await;
     let config = ClientConfig::new(kafka.bootstrap()).unwrap();
     let cluster = Cluster::connect(config.clone()).await.unwrap();
     let topic = common::unique("failover");
@@ -340,12 +345,7 @@ async fn exactly_once_through_a_frozen_broker() {
 async fn exactly_once_through(fault: BrokerFault) {
     let _serial = common::OWN_CLUSTER.lock().await;
     const RECORDS: usize = 20_000;
-    let kafka = LocalKafka::builder()
-        .brokers(3)
-        .internal_topic_partitions(1)
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let kafka = three_nodes().await;
     let bootstrap = kafka.bootstrap();
     let config = ClientConfig::new(bootstrap.clone()).unwrap();
     let topic = common::unique("eo-broker-fault");
@@ -453,12 +453,7 @@ async fn exactly_once_through(fault: BrokerFault) {
 async fn every_brokers_partitions_are_fetched_while_others_long_poll() {
     let _serial = common::OWN_CLUSTER.lock().await;
     let _ = common::bootstrap(); // the log filter
-    let kafka = LocalKafka::builder()
-        .brokers(3)
-        .internal_topic_partitions(1)
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let kafka = three_nodes().await;
     let config = ClientConfig::new(kafka.bootstrap()).unwrap();
     let cluster = Cluster::connect(config.clone()).await.unwrap();
     let topic = common::unique("budget");
