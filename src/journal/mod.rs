@@ -321,6 +321,24 @@ pub struct Journal {
     path: Arc<Path>,
     tx: SyncSender<Op>,
     state: Arc<Mutex<HashMap<String, Keyspace>>>,
+    /// Declared after `tx`: when the last handle drops, its sender goes first (the writer sees
+    /// the channel close and ends) and then this joins the writer thread, so the database and
+    /// its lock are released when the last handle is gone, not a moment later.
+    _writer: Arc<WriterThread>,
+}
+
+/// The writer thread, joined when the last [`Journal`] handle drops.
+struct WriterThread(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for WriterThread {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            // Never join from the writer itself (it holds no handle today; this keeps it so).
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Journal {
@@ -529,7 +547,7 @@ impl Journal {
             dir: path.clone(),
         });
         let writer = inner.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("kafka-once-journal".into())
             .spawn(move || writer::run(writer, rx))
             .map_err(|e| JournalError::Open {
@@ -541,6 +559,7 @@ impl Journal {
             path: path.into(),
             tx,
             state: Arc::default(),
+            _writer: Arc::new(WriterThread(Some(thread))),
         })
     }
 

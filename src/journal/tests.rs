@@ -138,6 +138,40 @@ fn a_second_open_of_the_same_directory_is_refused() {
     );
 }
 
+#[tokio::test]
+async fn dropping_the_last_handle_releases_the_journal_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..5 {
+        let j = Journal::open(dir.path()).unwrap_or_else(|e| panic!("reopen {i}: {e}"));
+        let copy = j.clone();
+        copy.complete(&partition(0).record(i), done())
+            .await
+            .unwrap();
+        // Buffered writes the writer thread is still applying when the handles drop.
+        for o in 0..2_000 {
+            copy.started(&partition(1).record(o), 1).unwrap();
+        }
+        // The writer thread's reference to the database (and with it fjall's lock) is gone by
+        // the time the last handle's drop returns, not whenever the thread gets to end.
+        let db = Arc::downgrade(&j.inner);
+        drop(j);
+        assert!(db.strong_count() > 0, "a handle is left");
+        drop(copy);
+        assert_eq!(
+            db.strong_count(),
+            0,
+            "iteration {i}: the writer still holds the database"
+        );
+    }
+    let j = Journal::open(dir.path()).unwrap();
+    for i in 0..5 {
+        assert!(
+            j.get(&partition(0).record(i)).unwrap().is_some(),
+            "record {i}"
+        );
+    }
+}
+
 #[test]
 fn garbage_in_the_database_files_is_an_error_at_open_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
