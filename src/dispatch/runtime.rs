@@ -107,6 +107,17 @@ async fn recv_turn(
     }
 }
 
+/// What a unit's journal write of first-attempt successes reports back.
+enum Written {
+    /// Durably completed: the items `idxs`, whose offsets are `runs` (`[first, end)`).
+    Runs {
+        idxs: Vec<usize>,
+        runs: Vec<(i64, i64)>,
+    },
+    /// Each item's outcome (written one by one, or not durable).
+    Each(Vec<(usize, Outcome)>),
+}
+
 /// What becomes of a received record.
 enum Admit {
     /// Start it (pending, counted running).
@@ -844,26 +855,35 @@ impl Shared {
 
     /// Records of a workflow task ended: `finished` lists whether each one is durably finished.
     fn finish(&self, t: &TaskEnd, finished: &[(i64, bool)]) {
-        let n = finished.len();
+        // By stretches of consecutive offsets (a unit's are), not one by one.
+        let mut done: Vec<i64> = Vec::with_capacity(finished.len());
+        done.extend(finished.iter().filter(|f| f.1).map(|f| f.0));
+        done.sort_unstable();
+        let mut runs = Vec::new();
+        let mut i = 0;
+        while i < done.len() {
+            let start = done[i];
+            let mut end = start + 1;
+            i += 1;
+            while i < done.len() && done[i] <= end {
+                end = end.max(done[i] + 1);
+                i += 1;
+            }
+            runs.push((start, end));
+        }
+        self.finish_runs(t, finished.len(), &runs);
+    }
+
+    /// `n` records of a workflow task ended, of which those in `runs` (`[first, end)` offsets)
+    /// are durably finished.
+    fn finish_runs(&self, t: &TaskEnd, n: usize, runs: &[(i64, i64)]) {
         self.in_flight.fetch_sub(n, AtomicOrdering::SeqCst);
         let mut parts = self.lock();
         if let Some(part) = parts.get_mut(&t.tp)
             && part.epoch == t.epoch
         {
             part.running -= n;
-            // By stretches of consecutive offsets (a unit's are), not one by one.
-            let mut done: Vec<i64> = Vec::with_capacity(finished.len());
-            done.extend(finished.iter().filter(|f| f.1).map(|f| f.0));
-            done.sort_unstable();
-            let mut i = 0;
-            while i < done.len() {
-                let start = done[i];
-                let mut end = start + 1;
-                i += 1;
-                while i < done.len() && done[i] <= end {
-                    end = end.max(done[i] + 1);
-                    i += 1;
-                }
+            for &(start, end) in runs {
                 part.pending.remove_range(start, end);
                 part.done.insert_range(start, end);
             }
@@ -1039,6 +1059,23 @@ impl Shared {
         drop(spent);
     }
 
+    /// Reports what a unit's journal write came to (see [`settle`](Self::settle)).
+    fn settle_written(&self, end: &TaskEnd, items: &Items, written: Written) -> bool {
+        match written {
+            Written::Each(results) => self.settle(end, items, results),
+            Written::Runs { idxs, runs } => {
+                let now = now_ms();
+                let waits = idxs.iter().map(|&i| {
+                    let timestamp = items.at(i).key.record().timestamp;
+                    now.saturating_sub(timestamp).max(0) as u64
+                });
+                self.metrics.latency.record_all(waits);
+                self.finish_runs(end, idxs.len(), &runs);
+                true
+            }
+        }
+    }
+
     /// Reports outcomes of a task's items (by index): latency of the finished ones, halts, and
     /// the bookkeeping of [`finish`](Self::finish). Returns whether every one finished.
     fn settle(&self, end: &TaskEnd, items: &Items, results: Vec<(usize, Outcome)>) -> bool {
@@ -1138,21 +1175,18 @@ impl Shared {
                         };
                         out.push((i, self.record_finish(unit, items.at(i), entry).await));
                     }
-                    return out;
+                    return Written::Each(out);
                 };
-                let outcome = match ack.await {
+                match ack.await {
                     Ok(()) => {
                         Metrics::add(&self.metrics.processed, idxs.len() as u64);
-                        Outcome::Finished
+                        Written::Runs { idxs, runs }
                     }
                     Err(e) => {
                         self.fail(e);
-                        Outcome::Abandoned
+                        Written::Each(idxs.into_iter().map(|i| (i, Outcome::Abandoned)).collect())
                     }
-                };
-                idxs.into_iter()
-                    .map(|i| (i, outcome.clone()))
-                    .collect::<Vec<_>>()
+                }
             });
         };
         if self.settings.ordering == Ordering::Partition {
@@ -1221,7 +1255,7 @@ impl Shared {
                                     oldest = None;
                                 }
                                 Some(r) = writes.next(), if !writes.is_empty() => {
-                                    all &= self.settle(end, items, r);
+                                    all &= self.settle_written(end, items, r);
                                     if writes.is_empty()
                                         && prev_durable.is_none()
                                         && let Some(waiter) = waiting.take()
@@ -1252,7 +1286,7 @@ impl Shared {
                         flush(&mut unflushed, &mut writes);
                         oldest = None;
                         while let Some(r) = writes.next().await {
-                            all &= self.settle(end, items, r);
+                            all &= self.settle_written(end, items, r);
                         }
                         if let Some(prev) = prev_durable.take() {
                             all &= prev.await.is_ok();
@@ -1326,7 +1360,7 @@ impl Shared {
                         flush(&mut unflushed, &mut writes);
                     }
                     Some(r) = writes.next(), if !writes.is_empty() => {
-                        all &= self.settle(end, items, r);
+                        all &= self.settle_written(end, items, r);
                     }
                     else => break,
                 }
@@ -1334,7 +1368,7 @@ impl Shared {
         }
         flush(&mut unflushed, &mut writes);
         while let Some(r) = writes.next().await {
-            all &= self.settle(end, items, r);
+            all &= self.settle_written(end, items, r);
         }
         all
     }

@@ -564,3 +564,56 @@ async fn a_poisoned_journal_does_not_show_the_completion_whose_write_failed() {
     // (Reopened, this journal may show the completion after all: the injected failure leaves the
     // batch in fjall's log buffer, which fjall writes out when it closes. A full disk would not.)
 }
+
+/// A unit's started run that meets its completed run (same first offset and end) in one batch is
+/// not written: the batch lands whole, and the completed run supersedes it. A started run without
+/// its completion in the batch is written.
+#[test]
+fn a_started_run_completed_in_the_same_batch_is_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path()).unwrap();
+    let run = |end: i64, at_ms: i64| {
+        Run {
+            end,
+            attempts: 1,
+            at_ms,
+        }
+        .encode()
+    };
+    let (ack, _rx) = oneshot::channel();
+    let ops = [
+        Op::PutRun {
+            key: partition(0).record(0).encode(),
+            value: run(10, 0),
+        },
+        Op::PutRun {
+            key: partition(0).record(10).encode(),
+            value: run(20, 0),
+        },
+        // Same first offset, another end: not the same run.
+        Op::PutRun {
+            key: partition(1).record(0).encode(),
+            value: run(10, 0),
+        },
+        Op::FinishRuns {
+            runs: vec![
+                (partition(0).record(0).encode(), run(10, 5)),
+                (partition(1).record(0).encode(), run(5, 5)),
+            ],
+            ack,
+        },
+    ];
+    writer::apply(&j.inner, &ops).unwrap();
+    let p0 = j.partition_runs(&partition(0), 0).unwrap();
+    let firsts = |runs: &[(i64, Run)]| runs.iter().map(|(f, r)| (*f, r.end)).collect::<Vec<_>>();
+    assert_eq!(firsts(&p0.completed), vec![(0, 10)]);
+    assert_eq!(
+        firsts(&p0.started),
+        vec![(10, 20)],
+        "the completed run's start was written"
+    );
+    let p1 = j.partition_runs(&partition(1), 0).unwrap();
+    assert_eq!(firsts(&p1.completed), vec![(0, 5)]);
+    assert_eq!(firsts(&p1.started), vec![(0, 10)]);
+    assert_eq!(j.verify().1, Vec::<String>::new());
+}

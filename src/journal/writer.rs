@@ -149,7 +149,7 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Op>) {
 
 /// Writes the ops as one atomic batch and persists it; returns each op's count (entries
 /// pruned, or 1 when a finishing entry was written and 0 when it was finished already).
-fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
+pub(super) fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
     inner.wrote.store(true, Ordering::SeqCst);
     let mut batch = inner.db.batch();
     let mut durable = false;
@@ -166,6 +166,24 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
     };
     // State written earlier in this batch (not readable from fjall until the batch commits).
     let mut written: HashMap<(&str, &[u8]), Option<&[u8]>> = HashMap::new();
+    // A unit's started run and its completed run (same first offset, same end) often meet in
+    // one batch: the batch lands whole or not at all, and a completed run supersedes a started
+    // one for every reader, so the started run is not written (one memtable entry, log record
+    // and later tombstone fewer per unit).
+    let completed_here: HashSet<(&[u8], i64)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::FinishRuns { runs, .. } => Some(runs),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|(key, value)| {
+            Some((
+                key.as_slice(),
+                super::Run::decode(value, String::new).ok()?.end,
+            ))
+        })
+        .collect();
     for op in ops {
         let n = match op {
             Op::Put { key, value } => {
@@ -173,7 +191,12 @@ fn apply(inner: &Inner, ops: &[Op]) -> Result<Vec<usize>, fjall::Error> {
                 0
             }
             Op::PutRun { key, value } => {
-                batch.insert(&inner.started_runs, key.as_slice(), value.as_slice());
+                let superseded = !completed_here.is_empty()
+                    && super::Run::decode(value, String::new)
+                        .is_ok_and(|run| completed_here.contains(&(key.as_slice(), run.end)));
+                if !superseded {
+                    batch.insert(&inner.started_runs, key.as_slice(), value.as_slice());
+                }
                 0
             }
             Op::FinishRuns { runs, .. } => {

@@ -240,18 +240,25 @@ async fn exactly_once(
         ..Default::default()
     };
     let app = std::sync::Arc::new(KafkaOnce::open_with(dir.path(), options)?.handle_signals(false));
-    app.kafka_consumer(config, [topic])
+    let consumer = app
+        .kafka_consumer(config, [topic])
         .ordering(ordering)
         .max_in_flight(bounds.0)
-        .max_in_flight_per_partition(bounds.1)
-        .workflow(move |ctx: WorkflowContext, _msg: KafkaMessage| async move {
-            if step {
-                // One checkpointed step: its output is journaled (durably) before it returns.
-                ctx.step("noop", || async { Ok::<u8, WorkflowError>(1) })
-                    .await?;
-            }
+        .max_in_flight_per_partition(bounds.1);
+    if step {
+        consumer.workflow(|ctx: WorkflowContext, _msg: KafkaMessage| async move {
+            // One checkpointed step: its output is journaled (durably) before it returns.
+            ctx.step("noop", || async { Ok::<u8, WorkflowError>(1) })
+                .await?;
             Ok::<(), WorkflowError>(())
         })?;
+    } else {
+        // The no-op workflow as an application would write it (one closure for both, its
+        // future would carry the step's state too, copied for every record).
+        consumer.workflow(|_ctx: WorkflowContext, _msg: KafkaMessage| async {
+            Ok::<(), WorkflowError>(())
+        })?;
+    }
     let (start, cpu) = (Instant::now(), cpu_seconds());
     let runner = {
         let app = app.clone();
