@@ -117,7 +117,7 @@ impl ConflictSource {
     pub(crate) fn count(&self, key: KeyRef<'_>) -> u32 {
         self.0
             .as_deref()
-            .or_else(|| key.first_attempt())
+            .or_else(|| key.first_attempt_made())
             .map_or(0, |s| s.conflicts.load(AtomicOrdering::Relaxed))
     }
 }
@@ -239,17 +239,18 @@ impl WorkflowContext {
     /// context per record may be made this way). `takes_turn` as for
     /// [`load_in`](Self::load_in).
     pub(crate) fn first_in_unit(key: KeyCell, takes_turn: bool) -> Self {
-        let state = match key.first_attempt() {
-            Some(slot) => {
-                // Usually made with this value already (`Records::new`): a store would fence
-                // once per record for nothing.
-                let turn = first_turn(takes_turn);
-                if slot.turn_held.load(AtomicOrdering::Relaxed) != turn {
-                    slot.turn_held.store(turn, AtomicOrdering::SeqCst);
-                }
-                None
+        let state = if key.as_ref().in_unit() {
+            // The unit's states are made with its records' value when first needed (most
+            // workflows never need one); only a context that differs makes and sets its own.
+            if key.as_ref().unit_takes_turn() != takes_turn
+                && let Some(slot) = key.first_attempt()
+            {
+                slot.turn_held
+                    .store(first_turn(takes_turn), AtomicOrdering::SeqCst);
             }
-            None => Some(Arc::new(AttemptState::fresh(takes_turn))),
+            None
+        } else {
+            Some(Arc::new(AttemptState::fresh(takes_turn)))
         };
         Self {
             key,

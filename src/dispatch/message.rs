@@ -27,8 +27,13 @@ pub(crate) struct Records {
     keys: OnceLock<Box<[OnceLock<RecordKey>]>>,
     /// A unit's records: each one's first attempt's state (see
     /// [`WorkflowContext::first_in_unit`](super::WorkflowContext)), one allocation for the lot
-    /// instead of one per record. Empty for a single record.
-    first: Box<[AttemptState]>,
+    /// instead of one per record, made when a context first needs one (a workflow that takes no
+    /// step, turn or transaction never does). Never made for a single record.
+    first: OnceLock<Box<[AttemptState]>>,
+    /// Whether the records are a unit's (more than one).
+    unit: bool,
+    /// What the first attempts' states are made with ([`AttemptState::fresh`]).
+    takes_turn: bool,
 }
 
 impl Records {
@@ -41,21 +46,15 @@ impl Records {
         turn: Option<Turn>,
         takes_turn: bool,
     ) -> Arc<Self> {
-        let first = if records.len() > 1 {
-            records
-                .iter()
-                .map(|_| AttemptState::fresh(takes_turn))
-                .collect()
-        } else {
-            Box::default()
-        };
         Arc::new(Self {
             pk: pk.clone(),
             env: env.clone(),
             turn,
+            unit: records.len() > 1,
             records,
             keys: OnceLock::new(),
-            first,
+            first: OnceLock::new(),
+            takes_turn,
         })
     }
 
@@ -109,7 +108,9 @@ impl KeyCell {
                 turn: None,
                 records,
                 keys: OnceLock::from(Box::new([OnceLock::from(key)]) as Box<[_]>),
-                first: Box::default(),
+                first: OnceLock::new(),
+                unit: false,
+                takes_turn: false,
             }),
             index: 0,
         }
@@ -182,7 +183,33 @@ impl<'a> KeyRef<'a> {
     }
 
     pub(crate) fn first_attempt(self) -> Option<&'a AttemptState> {
-        self.all.first.get(self.index)
+        let all = self.all;
+        if !all.unit {
+            return None;
+        }
+        let first = all.first.get_or_init(|| {
+            all.records
+                .iter()
+                .map(|_| AttemptState::fresh(all.takes_turn))
+                .collect()
+        });
+        first.get(self.index)
+    }
+
+    /// Whether the record is in a unit (then its first attempt's state is the unit's: see
+    /// [`first_attempt`](Self::first_attempt)).
+    pub(crate) fn in_unit(self) -> bool {
+        self.all.unit
+    }
+
+    /// What the unit's first-attempt states are made with (see [`Records::new`]).
+    pub(crate) fn unit_takes_turn(self) -> bool {
+        self.all.takes_turn
+    }
+
+    /// The first attempt's state if it was made (it is made when a context first needs it).
+    pub(crate) fn first_attempt_made(self) -> Option<&'a AttemptState> {
+        self.all.first.get()?.get(self.index)
     }
 }
 

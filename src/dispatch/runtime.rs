@@ -526,6 +526,7 @@ impl Shared {
     fn on_records(self: &Arc<Self>, consumer: &GroupConsumer, records: &mut Vec<ConsumerRecord>) {
         let mut parts = self.lock();
         let mut flagged: Vec<TopicPartition> = Vec::new();
+        let mut spawns = Vec::new();
         // Records are moved once, from here to their unit (or the held queue): each is looked at
         // in place first (they are large, and were copied several times a record before).
         let mut records = records.drain(..);
@@ -561,7 +562,7 @@ impl Shared {
                     unit.extend(records.by_ref().take(admitted));
                     admitted = 0;
                     self.count_started(&mut started);
-                    self.dispatch_unit(&tp, part, unit);
+                    self.dispatch_unit(&tp, part, unit, &mut spawns);
                 }
                 match decision {
                     None => break,
@@ -577,6 +578,7 @@ impl Shared {
             }
         }
         drop(parts);
+        self.spawn_all(spawns);
         for tp in flagged {
             self.flag(&tp);
         }
@@ -677,6 +679,7 @@ impl Shared {
         }
         let mut pause = Vec::new();
         let mut resume = Vec::new();
+        let mut spawns = Vec::new();
         let mut parts = self.lock();
         for tp in flagged {
             let Some(part) = parts.get_mut(&tp) else {
@@ -691,7 +694,7 @@ impl Shared {
                 self.in_flight.fetch_add(n, AtomicOrdering::SeqCst);
             }
             for chunk in chunks(released) {
-                self.dispatch_unit(&tp, part, chunk);
+                self.dispatch_unit(&tp, part, chunk, &mut spawns);
             }
             let want_paused = !part.held.is_empty() || part.halted;
             if want_paused != part.paused {
@@ -718,6 +721,7 @@ impl Shared {
             }
         }
         drop(parts);
+        self.spawn_all(spawns);
         let as_refs = |v: &[TopicPartition]| -> Vec<(String, i32)> {
             v.iter()
                 .map(|tp| (tp.topic.to_string(), tp.partition))
@@ -739,13 +743,19 @@ impl Shared {
     }
 
     /// Starts the workflow task of `record` (its offset is already pending and counted running).
-    fn dispatch(self: &Arc<Self>, tp: &TopicPartition, part: &mut Part, record: ConsumerRecord) {
+    fn dispatch(
+        self: &Arc<Self>,
+        tp: &TopicPartition,
+        part: &mut Part,
+        record: ConsumerRecord,
+        spawns: &mut Vec<Task>,
+    ) {
         let chain: Option<ChainKey> = match self.settings.ordering {
             Ordering::None => None,
             Ordering::Partition => Some(None),
             Ordering::Key => Some(Some(record.key.clone().unwrap_or_default())),
         };
-        self.spawn_unit(tp, part, chain, vec![record]);
+        self.spawn_unit(tp, part, chain, vec![record], spawns);
     }
 
     /// Starts the records of `tp` received one after another (offsets already pending and counted
@@ -757,6 +767,7 @@ impl Shared {
         tp: &TopicPartition,
         part: &mut Part,
         records: Vec<ConsumerRecord>,
+        spawns: &mut Vec<Task>,
     ) {
         let batchable = records.len() > 1
             && self.settings.ordering != Ordering::Key
@@ -764,7 +775,7 @@ impl Shared {
             && (!part.ran_before() || records.iter().all(|r| part.prior_attempts(r.offset) == 0));
         if !batchable {
             for record in records {
-                self.dispatch(tp, part, record);
+                self.dispatch(tp, part, record, spawns);
             }
             return;
         }
@@ -787,10 +798,10 @@ impl Shared {
         for mut group in groups.into_iter().rev() {
             if group.len() == 1 {
                 let record = group.pop().expect("one record");
-                self.dispatch(tp, part, record);
+                self.dispatch(tp, part, record, spawns);
             } else {
                 let chain = (self.settings.ordering == Ordering::Partition).then_some(None);
-                self.spawn_unit(tp, part, chain, group);
+                self.spawn_unit(tp, part, chain, group, spawns);
             }
         }
     }
@@ -801,6 +812,7 @@ impl Shared {
         part: &mut Part,
         chain: Option<ChainKey>,
         records: Vec<ConsumerRecord>,
+        spawns: &mut Vec<Task>,
     ) {
         let (done_tx, durable) = oneshot::channel();
         let (ran_tx, ran) = oneshot::channel();
@@ -836,7 +848,16 @@ impl Shared {
             ran_tx,
             done_tx,
         };
-        tokio::spawn(self.clone().run_task(task));
+        spawns.push(task);
+    }
+
+    /// Spawns the tasks [`spawn_unit`](Self::spawn_unit) made, after the partition lock is
+    /// released (a spawn may wake a worker thread: a system call the workers finishing units,
+    /// which take the lock, would wait behind).
+    fn spawn_all(self: &Arc<Self>, spawns: Vec<Task>) {
+        for task in spawns {
+            tokio::spawn(self.clone().run_task(task));
+        }
     }
 
     /// Whether assignment `epoch` of `tp` is still the current one. A task of an ended one
