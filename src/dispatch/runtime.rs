@@ -976,8 +976,10 @@ impl Shared {
 
     async fn run_task(self: Arc<Self>, mut t: Task) {
         let prior = std::mem::take(&mut t.prior);
-        // A unit's records ask for their turns here (see `run_unit`).
-        let (turn, turns) = if t.records.len() > 1 {
+        // A unit's records ask for their turns here (see `run_unit`); only in
+        // `Ordering::Partition` do they take turns.
+        let ordered = self.settings.ordering == Ordering::Partition;
+        let (turn, turns) = if t.records.len() > 1 && ordered {
             let (turn, turns) = tokio::sync::mpsc::unbounded_channel();
             (Some(turn), Some(turns))
         } else {
@@ -988,8 +990,7 @@ impl Shared {
             std::mem::take(&mut t.records),
             &self.ctx_env,
             turn,
-            // A unit's records take turns in `Ordering::Partition` (see `run_unit`).
-            self.settings.ordering == Ordering::Partition,
+            ordered,
         );
         let items = Items { all, prior };
         let end = TaskEnd {
