@@ -62,7 +62,11 @@ type ChainKey = Option<Bytes>;
 
 /// Most records started as one unit (one task, one started and one completed run in the
 /// journal).
-const MAX_UNIT: usize = 512;
+const MAX_UNIT: usize = 1024;
+
+/// The room a partition with work running waits for before it starts more (see
+/// [`Shared::may_start`]).
+const MIN_ROOM: usize = 512;
 
 /// How long a unit in `Ordering::Partition` holds first-attempt successes before sending their
 /// completed run (a slow workflow must not keep the records before it from committing).
@@ -72,7 +76,7 @@ const UNIT_FLUSH_AFTER: Duration = Duration::from_millis(20);
 const MAX_HELD: usize = 2 * MAX_RECEIVED;
 
 /// Most records the dispatch loop takes from the consumer at once.
-const MAX_RECEIVED: usize = 1024;
+const MAX_RECEIVED: usize = 2048;
 
 /// Splits `records` into units of at most `MAX_UNIT`.
 fn chunks(mut records: Vec<ConsumerRecord>) -> Vec<Vec<ConsumerRecord>> {
@@ -282,10 +286,16 @@ pub(crate) async fn start(journal: Journal, r: Registered) -> Result<Arc<Shared>
     // Records of aborted transactions never run: the group consumer reads committed data only,
     // whatever `isolation.level` says (as Kafka Streams does under exactly-once). The lookups of
     // `ctx.send` keep the configured level.
+    // The fetcher hands out a partition's records in runs of up to `max.poll.records` before it
+    // turns to another partition, and a run is the most the dispatch loop can start as one
+    // unit. The runtime has no poll loop for the setting to bound (records go to tasks, not to a
+    // caller), so its runs are at least a whole unit.
+    let max_poll = r.config.consumer().max_poll_records().max(MAX_UNIT);
     let config = r
         .config
         .to_builder()
         .isolation_level(crate::config::IsolationLevel::ReadCommitted)
+        .max_poll_records(max_poll)
         .build()?;
     let consumer = GroupConsumer::with_listener(config, listener).await?;
     let topics: Vec<&str> = r.topics.iter().map(String::as_str).collect();
@@ -497,7 +507,7 @@ impl Shared {
     /// for good (each unit's end frees exactly the room the next one gets).
     fn may_start(&self, part: &Part, wanted: usize, uncounted: usize) -> bool {
         let room = self.room(part, uncounted);
-        room > 0 && (room >= wanted.min(MAX_UNIT) || part.running == 0)
+        room > 0 && (room >= wanted.min(MIN_ROOM) || part.running == 0)
     }
 
     /// Moves each partition's `next` up to the consumer's position, which passes transaction
