@@ -287,9 +287,11 @@ impl KafkaOnce {
 
     /// Starts registering a consumer of `topics` with `config` (which needs `group.id`;
     /// `enable.auto.commit` is turned off, the runtime commits; `isolation.level` is always
-    /// `read_committed`, so records of aborted transactions never run). Each consumer of an app has its
-    /// own group id: register one consumer with all its topics rather than two with one group
-    /// ([`run`](Self::run) refuses that).
+    /// `read_committed`, so records of aborted transactions never run; `max.poll.records` is at
+    /// least 1,024, the most records the runtime starts as one unit: with no poll loop to bound,
+    /// it only sets how many records of a partition are taken before the next partition's).
+    /// Each consumer of an app has its own group id: register one consumer with all its topics
+    /// rather than two with one group ([`run`](Self::run) refuses that).
     pub fn kafka_consumer<I, S>(&self, config: ClientConfig, topics: I) -> ConsumerBuilder<'_>
     where
         I: IntoIterator<Item = S>,
