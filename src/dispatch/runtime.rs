@@ -503,8 +503,8 @@ impl Shared {
 
     /// Whether `wanted` records of `part` should start now: there is room for all of them, or
     /// for some while nothing of the partition runs. A partition with work running waits for
-    /// room for a whole unit rather than starting a sliver, which would keep its units small
-    /// for good (each unit's end frees exactly the room the next one gets).
+    /// room for `MIN_ROOM` records (half a unit) rather than starting a sliver, which would keep
+    /// its units small for good (each unit's end frees exactly the room the next one gets).
     fn may_start(&self, part: &Part, wanted: usize, uncounted: usize) -> bool {
         let room = self.room(part, uncounted);
         room > 0 && (room >= wanted.min(MIN_ROOM) || part.running == 0)
