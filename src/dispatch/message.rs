@@ -30,8 +30,6 @@ pub(crate) struct Records {
     /// instead of one per record, made when a context first needs one (a workflow that takes no
     /// step, turn or transaction never does). Never made for a single record.
     first: OnceLock<Box<[AttemptState]>>,
-    /// Whether the records are a unit's (more than one).
-    unit: bool,
     /// What the first attempts' states are made with ([`AttemptState::fresh`]).
     takes_turn: bool,
 }
@@ -50,7 +48,6 @@ impl Records {
             pk: pk.clone(),
             env: env.clone(),
             turn,
-            unit: records.len() > 1,
             records,
             keys: OnceLock::new(),
             first: OnceLock::new(),
@@ -109,7 +106,6 @@ impl KeyCell {
                 records,
                 keys: OnceLock::from(Box::new([OnceLock::from(key)]) as Box<[_]>),
                 first: OnceLock::new(),
-                unit: false,
                 takes_turn: false,
             }),
             index: 0,
@@ -184,7 +180,7 @@ impl<'a> KeyRef<'a> {
 
     pub(crate) fn first_attempt(self) -> Option<&'a AttemptState> {
         let all = self.all;
-        if !all.unit {
+        if !self.in_unit() {
             return None;
         }
         let first = all.first.get_or_init(|| {
@@ -199,7 +195,7 @@ impl<'a> KeyRef<'a> {
     /// Whether the record is in a unit (then its first attempt's state is the unit's: see
     /// [`first_attempt`](Self::first_attempt)).
     pub(crate) fn in_unit(self) -> bool {
-        self.all.unit
+        self.all.records.len() > 1
     }
 
     /// What the unit's first-attempt states are made with (see [`Records::new`]).

@@ -111,6 +111,12 @@ async fn recv_turn(
     }
 }
 
+/// The latency metric of a record finished at `now` (ms): from its timestamp (the broker's
+/// append time under `LogAppendTime`), never negative.
+fn wait_ms(now: i64, record: &ConsumerRecord) -> u64 {
+    now.saturating_sub(record.timestamp).max(0) as u64
+}
+
 /// What a unit's journal write of first-attempt successes reports back.
 enum Written {
     /// Durably completed: the items `idxs`, whose offsets are `runs` (`[first, end)`).
@@ -765,7 +771,7 @@ impl Shared {
             Ordering::Partition => Some(None),
             Ordering::Key => Some(Some(record.key.clone().unwrap_or_default())),
         };
-        self.spawn_unit(tp, part, chain, vec![record], spawns);
+        self.queue_unit(tp, part, chain, vec![record], spawns);
     }
 
     /// Starts the records of `tp` received one after another (offsets already pending and counted
@@ -811,12 +817,14 @@ impl Shared {
                 self.dispatch(tp, part, record, spawns);
             } else {
                 let chain = (self.settings.ordering == Ordering::Partition).then_some(None);
-                self.spawn_unit(tp, part, chain, group, spawns);
+                self.queue_unit(tp, part, chain, group, spawns);
             }
         }
     }
 
-    fn spawn_unit(
+    /// Makes the task of `records` (linked into `chain`, if ordered) and queues it in `spawns`
+    /// for [`spawn_all`](Self::spawn_all).
+    fn queue_unit(
         self: &Arc<Self>,
         tp: &TopicPartition,
         part: &mut Part,
@@ -861,7 +869,7 @@ impl Shared {
         spawns.push(task);
     }
 
-    /// Spawns the tasks [`spawn_unit`](Self::spawn_unit) made, after the partition lock is
+    /// Spawns the tasks [`queue_unit`](Self::queue_unit) made, after the partition lock is
     /// released (a spawn may wake a worker thread: a system call the workers finishing units,
     /// which take the lock, would wait behind).
     fn spawn_all(self: &Arc<Self>, spawns: Vec<Task>) {
@@ -1097,10 +1105,7 @@ impl Shared {
             Written::Each(results) => self.settle(end, items, results),
             Written::Runs { idxs, runs } => {
                 let now = now_ms();
-                let waits = idxs.iter().map(|&i| {
-                    let timestamp = items.at(i).key.record().timestamp;
-                    now.saturating_sub(timestamp).max(0) as u64
-                });
+                let waits = idxs.iter().map(|&i| wait_ms(now, items.at(i).key.record()));
                 self.metrics.latency.record_all(waits);
                 self.finish_runs(end, idxs.len(), &runs);
                 true
@@ -1119,7 +1124,7 @@ impl Shared {
             let record = items.at(i).key.record();
             match outcome {
                 Outcome::Finished => {
-                    waits.push(now.saturating_sub(record.timestamp).max(0) as u64);
+                    waits.push(wait_ms(now, record));
                     finished.push((record.offset, true));
                 }
                 Outcome::Halt(error) => {
